@@ -5,10 +5,10 @@
 // bytes, or L2Diff, 32 bytes) and then the bid levels followed by the ask
 // levels, 16 bytes each (price u64, size u64, fixed point):
 //
-//	 0               64            76/96
-//	 +---------------+-------------+---------------------------+
-//	 | BookEventHdr  | body        | bids ... | asks ...       |
-//	 +---------------+-------------+---------------------------+
+//	0               64            76/96
+//	+---------------+-------------+---------------------------+
+//	| BookEventHdr  | body        | bids ... | asks ...       |
+//	+---------------+-------------+---------------------------+
 //
 // All integers are little-endian. These layouts are part of the on-disk
 // format: changing any constant here breaks every existing archive.

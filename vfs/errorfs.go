@@ -144,6 +144,13 @@ func (f *errorFile) Write(p []byte) (int, error) {
 	return f.File.Write(p)
 }
 
+func (f *errorFile) WriteAt(p []byte, off int64) (int, error) {
+	if err := f.fs.check(Op{OpWrite, f.Name()}); err != nil {
+		return 0, err
+	}
+	return f.File.WriteAt(p, off)
+}
+
 func (f *errorFile) Sync() error {
 	if err := f.fs.check(Op{OpSync, f.Name()}); err != nil {
 		return err
