@@ -97,6 +97,13 @@ func (e *ErrorFS) Exchange(a, b string) error {
 	return e.FS.Exchange(a, b)
 }
 
+func (e *ErrorFS) Link(o, n string) error {
+	if err := e.check(Op{OpCreate, n}); err != nil {
+		return err
+	}
+	return e.FS.Link(o, n)
+}
+
 func (e *ErrorFS) Remove(name string) error {
 	if err := e.check(Op{OpRemove, name}); err != nil {
 		return err

@@ -39,6 +39,9 @@ type FS interface {
 	RenameNoReplace(oldname, newname string) error
 	// Exchange atomically swaps two existing paths.
 	Exchange(a, b string) error
+	// Link makes newname a hard link to oldname. Chronicle's files are
+	// immutable once published, so a rewrite of a stream can share them.
+	Link(oldname, newname string) error
 	Remove(name string) error
 	RemoveAll(name string) error
 	MkdirAll(name string, perm fs.FileMode) error
@@ -65,6 +68,7 @@ func (osFS) Create(name string) (File, error) {
 func (osFS) Open(name string) (File, error)            { return os.Open(name) }
 func (osFS) Rename(oldname, newname string) error      { return os.Rename(oldname, newname) }
 func (osFS) Remove(name string) error                  { return os.Remove(name) }
+func (osFS) Link(oldname, newname string) error        { return os.Link(oldname, newname) }
 func (osFS) RemoveAll(name string) error               { return os.RemoveAll(name) }
 func (osFS) MkdirAll(name string, p fs.FileMode) error { return os.MkdirAll(name, p) }
 func (osFS) ReadDir(name string) ([]fs.DirEntry, error) {
