@@ -135,3 +135,12 @@ func ReadFile(fsys FS, name string) ([]byte, error) {
 	defer f.Close()
 	return io.ReadAll(f)
 }
+
+// OrDefault returns fsys, or Default when fsys is nil, so that library
+// callers may pass nil for the real file system.
+func OrDefault(fsys FS) FS {
+	if fsys == nil {
+		return Default
+	}
+	return fsys
+}

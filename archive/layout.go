@@ -1,0 +1,126 @@
+// Package archive lays Chronicle streams out on disk and moves them there
+// safely: the directory layout and import ledger of docs/PATH-CONTRACT.md,
+// meta.json with its file manifest, all-or-nothing imports, copy-on-write
+// rewrites (compress, index), verification and listing.
+//
+// Every change to a stream directory is made in a staging directory next to
+// it and published with one atomic rename (or an atomic exchange when the
+// stream already exists), so a reader sees the old stream or the new one and
+// never a mix. Writers of one partition are serialised by a lock file.
+package archive
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Partition names one stream: <root>/v1/<venue>/<symbol>/<date>/<stream>.
+type Partition struct {
+	Venue  string
+	Symbol string
+	Date   string // YYYY-MM-DD, UTC
+	Stream string
+}
+
+// Validate rejects names that would escape the layout.
+func (p Partition) Validate() error {
+	for _, f := range []struct{ name, v string }{
+		{"venue", p.Venue}, {"symbol", p.Symbol}, {"date", p.Date}, {"stream", p.Stream},
+	} {
+		if f.v == "" {
+			return fmt.Errorf("%s is empty", f.name)
+		}
+		if f.v == "." || f.v == ".." || strings.ContainsAny(f.v, `/\`) || strings.HasPrefix(f.v, ".") {
+			return fmt.Errorf("%s %q is not a valid path component", f.name, f.v)
+		}
+	}
+	if _, err := time.Parse(time.DateOnly, p.Date); err != nil {
+		return fmt.Errorf("date %q is not YYYY-MM-DD", p.Date)
+	}
+	return nil
+}
+
+func (p Partition) String() string {
+	return filepath.Join(p.Venue, p.Symbol, p.Date, p.Stream)
+}
+
+// Dir is the stream directory.
+func (p Partition) Dir(root string) string {
+	return filepath.Join(root, "v1", p.Venue, p.Symbol, p.Date, p.Stream)
+}
+
+// LedgerDir holds the import ledger entries of the partition.
+func (p Partition) LedgerDir(root string) string {
+	return filepath.Join(root, "imports", "v1", "tardis", p.Venue, p.Symbol, p.Date)
+}
+
+// Names of the files Chronicle keeps beside a stream directory. They start
+// with a dot so that listings of the date directory never take them for
+// streams.
+func (p Partition) lockPath(root string) string {
+	return filepath.Join(root, "v1", p.Venue, p.Symbol, p.Date, "."+p.Stream+".lock")
+}
+func (p Partition) stagingPath(root string) string {
+	return filepath.Join(root, "v1", p.Venue, p.Symbol, p.Date, "."+p.Stream+".staging")
+}
+
+// PartitionOf recovers the partition from a stream directory path of the
+// form .../v1/<venue>/<symbol>/<date>/<stream>, and the archive root.
+func PartitionOf(streamDir string) (Partition, string, bool) {
+	abs, err := filepath.Abs(streamDir)
+	if err != nil {
+		return Partition{}, "", false
+	}
+	parts := strings.Split(filepath.ToSlash(abs), "/")
+	n := len(parts)
+	if n < 6 || parts[n-5] != "v1" {
+		return Partition{}, "", false
+	}
+	p := Partition{Venue: parts[n-4], Symbol: parts[n-3], Date: parts[n-2], Stream: parts[n-1]}
+	root := filepath.FromSlash(strings.Join(parts[:n-5], "/"))
+	if root == "" {
+		root = "/"
+	}
+	return p, root, p.Validate() == nil
+}
+
+// tardisName matches Tardis's download names,
+// <exchange>_<data type>_<YYYY-MM-DD>_<symbol>.csv[.gz], allowing extra
+// dotted suffixes before .csv (e.g. BTCUSDT.sample.csv).
+var tardisName = regexp.MustCompile(`^([a-z0-9-]+)_(incremental_book_L2|book_snapshot_\d+|trades|quotes)_(\d{4}-\d{2}-\d{2})_([^.]+)(\.[^/]*)?\.csv(\.gz)?$`)
+
+var datePart = regexp.MustCompile(`(?:^|[/_=])(\d{4}-\d{2}-\d{2})(?:[/_.]|$)`)
+
+// NameInfo is what a Tardis file name or path says about its contents.
+type NameInfo struct {
+	Exchange, DataType, Date, Symbol string
+}
+
+// ParseTardisPath reads exchange, data type, date and symbol from a Tardis
+// file name, and the date from a `date=YYYY-MM-DD` path component (as in a
+// hive-style lake) or any YYYY-MM-DD in the name. Fields it cannot find are
+// left empty.
+func ParseTardisPath(path string) NameInfo {
+	var ni NameInfo
+	base := filepath.Base(path)
+	if m := tardisName.FindStringSubmatch(base); m != nil {
+		ni = NameInfo{Exchange: m[1], DataType: m[2], Date: m[3], Symbol: m[4]}
+	}
+	slash := filepath.ToSlash(path)
+	if ni.Date == "" {
+		for _, c := range strings.Split(slash, "/") {
+			if d, ok := strings.CutPrefix(c, "date="); ok {
+				ni.Date = d
+			}
+		}
+	}
+	if ni.Date == "" {
+		if m := datePart.FindStringSubmatch(base); m != nil {
+			ni.Date = m[1]
+		}
+	}
+	return ni
+}

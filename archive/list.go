@@ -1,0 +1,70 @@
+package archive
+
+import (
+	"path/filepath"
+
+	"github.com/chronicle-archive/chronicle/segment"
+	"github.com/chronicle-archive/chronicle/vfs"
+)
+
+// StreamInfo is one line of `chronicle ls`.
+type StreamInfo struct {
+	Dir        string
+	Partition  Partition
+	Segments   int
+	Events     int64
+	Rows       int64
+	MinTS      uint64
+	MaxTS      uint64
+	HasRange   bool
+	Bytes      int64
+	Compressed bool
+	Meta       *Meta // nil when meta.json is missing or unreadable
+}
+
+// List describes every stream at or below path, from meta.json and the
+// directory listing (it reads no segment data).
+func List(fsys vfs.FS, path string) ([]StreamInfo, error) {
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	dirs, err := FindStreams(fsys, path)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]StreamInfo, 0, len(dirs))
+	for _, dir := range dirs {
+		si := StreamInfo{Dir: dir}
+		si.Partition, _, _ = PartitionOf(dir)
+		ents, err := fsys.ReadDir(dir)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+				si.Bytes += info.Size()
+			}
+			if _, kind, ok := segment.ParseName(e.Name()); ok && kind != segment.KindIndex {
+				si.Segments++
+				si.Compressed = si.Compressed || kind == segment.KindCompressed
+			}
+		}
+		if m, err := ReadMeta(fsys, dir); err == nil {
+			si.Meta = m
+			si.Events, si.Rows = m.Events, m.Rows
+			if r := m.EventTimeRange; r != nil {
+				si.MinTS, si.MaxTS, si.HasRange = r[0], r[1], true
+			}
+		}
+		out = append(out, si)
+	}
+	return out, nil
+}
+
+// Rel shortens dir relative to base for display.
+func Rel(base, dir string) string {
+	if r, err := filepath.Rel(base, dir); err == nil {
+		return r
+	}
+	return dir
+}

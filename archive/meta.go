@@ -1,0 +1,179 @@
+package archive
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/chronicle-archive/chronicle/vfs"
+)
+
+// MetaName is the stream's metadata file.
+const MetaName = "meta.json"
+
+// Meta is meta.json. The first five fields are the reference's; the rest
+// are Chronicle's additions (FORMAT.md allows more fields).
+type Meta struct {
+	Venue          string     `json:"venue"`
+	SymbolCode     string     `json:"symbol_code"`
+	IngestTimeNS   int64      `json:"ingest_time_ns"`
+	EventTimeRange *[2]uint64 `json:"event_time_range"`
+	Completeness   string     `json:"completeness"`
+
+	MetaVersion int    `json:"chronicle_meta_version"`
+	Date        string `json:"date"`
+	Stream      string `json:"stream"`
+	Provider    string `json:"provider"`
+	Source      string `json:"source"`      // input file name
+	SourceHash  string `json:"source_hash"` // blake3 hex of the input's bytes (the ledger key)
+	VenueID     uint16 `json:"venue_id"`
+	MarketID    uint32 `json:"market_id"`
+	Rows        int64  `json:"rows"`
+	Groups      int64  `json:"groups"`
+	Events      int64  `json:"events"`
+	Segments    int    `json:"segments"`
+	Compressed  bool   `json:"compressed"`
+	// Files is the manifest: every file the stream holds besides meta.json,
+	// with its size and blake3, so that verify notices a change to any byte
+	// even where no decoder would.
+	Files []FileEntry `json:"files"`
+}
+
+// FileEntry is one manifest line.
+type FileEntry struct {
+	Name   string `json:"name"`
+	Size   int64  `json:"size"`
+	Blake3 string `json:"blake3"`
+}
+
+// Ledger is one import ledger entry, imports/v1/tardis/.../<hash>.json.
+type Ledger struct {
+	SourcePath   string `json:"source_path"`
+	FileHash     string `json:"file_hash"`
+	Rows         int64  `json:"rows"`
+	Groups       int64  `json:"groups"`
+	Segments     int    `json:"segments"`
+	MinTSNS      uint64 `json:"min_ts_ns"`
+	MaxTSNS      uint64 `json:"max_ts_ns"`
+	ImportedAtNS int64  `json:"imported_at_ns"`
+	Venue        string `json:"venue"`
+	Symbol       string `json:"symbol"`
+	Date         string `json:"date"`
+	Stream       string `json:"stream"`
+	Events       int64  `json:"events"`
+}
+
+// ReadMeta reads dir/meta.json. A missing file is fs.ErrNotExist.
+func ReadMeta(fsys vfs.FS, dir string) (*Meta, error) {
+	fsys = vfs.OrDefault(fsys)
+	b, err := vfs.ReadFile(fsys, filepath.Join(dir, MetaName))
+	if err != nil {
+		return nil, err
+	}
+	var m Meta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, MetaName), err)
+	}
+	return &m, nil
+}
+
+func writeJSON(fsys vfs.FS, path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return vfs.WriteFileAtomic(fsys, path, append(b, '\n'))
+}
+
+// HashFile returns the blake3 hex digest and size of a file.
+func HashFile(fsys vfs.FS, path string) (string, int64, error) {
+	fsys = vfs.OrDefault(fsys)
+	f, err := fsys.Open(path)
+	if err != nil {
+		return "", 0, err
+	}
+	defer f.Close()
+	h := blake3.New()
+	n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
+	if err != nil {
+		return "", 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), n, nil
+}
+
+// manifest hashes every regular file in dir except meta.json and *.tmp.
+func manifest(fsys vfs.FS, dir string) ([]FileEntry, error) {
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []FileEntry
+	for _, e := range ents {
+		name := e.Name()
+		if name == MetaName || strings.HasSuffix(name, ".tmp") || !e.Type().IsRegular() {
+			continue
+		}
+		sum, size, err := HashFile(fsys, filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, FileEntry{Name: name, Size: size, Blake3: sum})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// ledgerFor finds the ledger entry of hash in the partition's ledger dir.
+func readLedger(fsys vfs.FS, root string, p Partition, hash string) (*Ledger, error) {
+	fsys = vfs.OrDefault(fsys)
+	b, err := vfs.ReadFile(fsys, filepath.Join(p.LedgerDir(root), hash+".json"))
+	if err != nil {
+		return nil, err
+	}
+	var l Ledger
+	if err := json.Unmarshal(b, &l); err != nil {
+		return nil, fmt.Errorf("ledger %s: %w", hash, err)
+	}
+	return &l, nil
+}
+
+// removeStaleLedgers deletes the stream's ledger entries other than keep:
+// they describe data that a --force import has replaced. Other streams of
+// the same venue/symbol/date share the directory and are left alone.
+func removeStaleLedgers(fsys vfs.FS, root string, p Partition, keep string) error {
+	dir := p.LedgerDir(root)
+	ents, err := fsys.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	removed := false
+	for _, e := range ents {
+		name := e.Name()
+		if name == keep+".json" || !strings.HasSuffix(name, ".json") {
+			continue
+		}
+		l, err := readLedger(fsys, root, p, strings.TrimSuffix(name, ".json"))
+		if err == nil && l.Stream != p.Stream {
+			continue
+		}
+		if err := fsys.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+		removed = true
+	}
+	if removed {
+		return fsys.SyncDir(dir)
+	}
+	return nil
+}

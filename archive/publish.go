@@ -1,0 +1,147 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"github.com/chronicle-archive/chronicle/vfs"
+)
+
+// ErrBusy is returned when another process holds the partition's lock.
+var ErrBusy = errors.New("another chronicle process is writing this stream")
+
+// txn is one change to a stream directory: made in a staging directory,
+// published atomically by publish. Only one txn per partition runs at a
+// time (lock file).
+type txn struct {
+	fsys    vfs.FS
+	root    string
+	p       Partition
+	dir     string // the stream directory
+	staging string
+	lock    io.Closer
+	done    bool
+}
+
+// begin takes the partition lock, sweeps what a crashed writer left behind
+// and creates an empty staging directory.
+func begin(fsys vfs.FS, root string, p Partition) (*txn, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	t := &txn{fsys: fsys, root: root, p: p, dir: p.Dir(root), staging: p.stagingPath(root)}
+	parent := filepath.Dir(t.dir)
+	if err := fsys.MkdirAll(parent, 0o755); err != nil {
+		return nil, err
+	}
+	lock, err := fsys.Lock(p.lockPath(root))
+	if errors.Is(err, vfs.ErrLocked) {
+		return nil, fmt.Errorf("%s: %w (lock %s); try again when it has finished", p, ErrBusy, p.lockPath(root))
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.lock = lock
+	// A staging directory, or an old stream left by a crash between the
+	// exchange and its removal, is garbage now that we hold the lock.
+	if err := fsys.RemoveAll(t.staging); err != nil {
+		t.abort()
+		return nil, err
+	}
+	if err := sweepTmp(fsys, t.dir); err != nil {
+		t.abort()
+		return nil, err
+	}
+	if err := fsys.MkdirAll(t.staging, 0o755); err != nil {
+		t.abort()
+		return nil, err
+	}
+	return t, nil
+}
+
+// sweepTmp removes *.tmp files a crashed writer of another tool may have left
+// in a stream directory; they never hold published data.
+func sweepTmp(fsys vfs.FS, dir string) error {
+	ents, err := fsys.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			if err := fsys.Remove(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// linkExisting hard-links the current stream's files into the staging
+// directory, for rewrites that change only some files.
+func (t *txn) linkExisting() error {
+	ents, err := t.fsys.ReadDir(t.dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() || e.Name() == MetaName {
+			continue
+		}
+		if err := t.fsys.Link(filepath.Join(t.dir, e.Name()), filepath.Join(t.staging, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publish writes meta.json (with a fresh manifest) into the staging
+// directory and makes it the stream directory in one atomic step.
+func (t *txn) publish(m *Meta) error {
+	files, err := manifest(t.fsys, t.staging)
+	if err != nil {
+		return err
+	}
+	m.Files = files
+	if err := writeJSON(t.fsys, filepath.Join(t.staging, MetaName), m); err != nil {
+		return err
+	}
+	if err := t.fsys.SyncDir(t.staging); err != nil {
+		return err
+	}
+	parent := filepath.Dir(t.dir)
+	if _, err := t.fsys.Stat(t.dir); err == nil {
+		// Swap: readers that opened the old files keep reading them.
+		if err := t.fsys.Exchange(t.staging, t.dir); err != nil {
+			return err
+		}
+	} else if err := t.fsys.RenameNoReplace(t.staging, t.dir); err != nil {
+		return err
+	}
+	if err := t.fsys.SyncDir(parent); err != nil {
+		return err
+	}
+	t.done = true
+	// The staging path now holds the old stream (or nothing); a failure to
+	// remove it is harmless, the next writer sweeps it.
+	t.fsys.RemoveAll(t.staging)
+	return nil
+}
+
+// abort removes the staging directory and releases the lock. It is safe
+// after publish.
+func (t *txn) abort() {
+	if !t.done {
+		t.fsys.RemoveAll(t.staging)
+	}
+	if t.lock != nil {
+		t.lock.Close()
+		t.lock = nil
+	}
+}

@@ -1,0 +1,267 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/chronicle-archive/chronicle/protocol"
+	"github.com/chronicle-archive/chronicle/segment"
+	"github.com/chronicle-archive/chronicle/vfs"
+)
+
+// StreamReport is what Verify found in one stream.
+type StreamReport struct {
+	Dir      string
+	Segments int
+	Events   int64
+	Levels   int64
+	Bytes    int64    // on disk, all files
+	Checked  []string // what was checked and held
+	Notes    []string // not damage, but worth saying
+	Problems []segment.Problem
+}
+
+// OK reports whether no problem was found.
+func (r *StreamReport) OK() bool { return len(r.Problems) == 0 }
+
+func (r *StreamReport) problem(path string, off int64, format string, args ...any) {
+	r.Problems = append(r.Problems, segment.Problem{Path: path, Offset: off, Err: fmt.Errorf(format, args...)})
+}
+
+// FindStreams returns the stream directories at or below path: a directory
+// holding meta.json or segment files. Staging and other dot directories
+// are skipped.
+func FindStreams(fsys vfs.FS, path string) ([]string, error) {
+	fsys = vfs.OrDefault(fsys)
+	var out []string
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		ents, err := fsys.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		isStream := false
+		var subdirs []string
+		for _, e := range ents {
+			name := e.Name()
+			if e.IsDir() {
+				if !strings.HasPrefix(name, ".") {
+					subdirs = append(subdirs, name)
+				}
+				continue
+			}
+			if _, _, ok := segment.ParseName(name); ok || name == MetaName {
+				isStream = true
+			}
+		}
+		if isStream {
+			out = append(out, dir)
+			return nil
+		}
+		for _, s := range subdirs {
+			if dir == path && s == "imports" {
+				continue
+			}
+			if err := walk(filepath.Join(dir, s)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := walk(filepath.Clean(path)); err != nil {
+		return nil, err
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// VerifyStream checks one stream completely: the manifest (size and blake3
+// of every file), every segment and record (via segment.VerifyStream), the
+// BookEvent layout and sequence of every payload, meta.json's counts and
+// the ledger's counts against the data, and the checkpoints against a
+// replay.
+func VerifyStream(fsys vfs.FS, dir string) (*StreamReport, error) {
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	rep := &StreamReport{Dir: dir}
+	metaPath := filepath.Join(dir, MetaName)
+	m, err := ReadMeta(fsys, dir)
+	if err != nil {
+		rep.problem(metaPath, 0, "%v", err)
+		m = nil
+	}
+	if m != nil {
+		verifyManifest(fsys, dir, m, rep)
+	}
+
+	var (
+		ev      protocol.Event
+		nextSeq uint64
+		minTS   uint64
+		maxTS   uint64
+		groups  int64
+		lastTS  uint64
+	)
+	visit := func(rec segment.Record) error {
+		if rec.TypeID != protocol.TypeBookEvent {
+			return fmt.Errorf("type_id 0x%04x, want BookEvent 0x1000", rec.TypeID)
+		}
+		if err := protocol.DecodeEvent(rec.Payload, &ev); err != nil {
+			return err
+		}
+		if ev.Seq != nextSeq {
+			want := nextSeq
+			nextSeq = ev.Seq + 1 // resynchronise: report a gap once
+			return fmt.Errorf("event seq %d, want %d", ev.Seq, want)
+		}
+		switch {
+		case rec.Seq != ev.Seq:
+			return fmt.Errorf("message seq %d but event seq %d", rec.Seq, ev.Seq)
+		case ev.NativeSeq != ev.Seq:
+			return fmt.Errorf("native_seq %d differs from seq %d", ev.NativeSeq, ev.Seq)
+		case rec.Timestamp != ev.IngestTS:
+			return fmt.Errorf("message timestamp %d but ingest_ts %d", rec.Timestamp, ev.IngestTS)
+		case m != nil && (ev.VenueID != m.VenueID || ev.MarketID != m.MarketID):
+			return fmt.Errorf("venue_id/market_id %d/%d, meta.json says %d/%d", ev.VenueID, ev.MarketID, m.VenueID, m.MarketID)
+		case ev.Type == protocol.Diff && (ev.DiffFlags != protocol.FlagAbsolute || ev.UpdateIDFirst != ev.Seq || ev.UpdateIDLast != ev.Seq || ev.UpdateIDPrev != max(ev.Seq, 1)-1):
+			return fmt.Errorf("diff flags/update ids %d/%d/%d/%d do not follow seq %d", ev.DiffFlags, ev.UpdateIDFirst, ev.UpdateIDLast, ev.UpdateIDPrev, ev.Seq)
+		case ev.Type != protocol.Diff && ev.Type != protocol.Snapshot:
+			return fmt.Errorf("event_type %v in an L2 import", ev.Type)
+		}
+		if rep.Events == 0 || ev.IngestTS < minTS {
+			minTS = ev.IngestTS
+		}
+		if rep.Events == 0 || ev.IngestTS != lastTS {
+			groups++
+		}
+		lastTS = ev.IngestTS
+		maxTS = max(maxTS, ev.IngestTS)
+		nextSeq = ev.Seq + 1
+		rep.Events++
+		rep.Levels += int64(len(ev.Bids) + len(ev.Asks))
+		return nil
+	}
+	sr, err := segment.VerifyStream(dir, fsys, visit)
+	if err != nil {
+		return nil, err
+	}
+	rep.Segments = sr.Segments
+	rep.Problems = append(rep.Problems, sr.Problems...)
+	if len(sr.Problems) == 0 {
+		rep.Checked = append(rep.Checked, fmt.Sprintf("%d segments: headers, seal flags, record bounds, %d CRCs, zero padding, block indexes", sr.Segments, sr.Records))
+		rep.Checked = append(rep.Checked, fmt.Sprintf("%d BookEvents: layout, seq 0..%d contiguous, timestamps, venue/market ids", rep.Events, max(rep.Events, 1)-1))
+	}
+	if m == nil {
+		return rep, nil
+	}
+	counts := []struct {
+		what      string
+		meta, got int64
+	}{
+		{"events", m.Events, rep.Events},
+		{"rows (levels)", m.Rows, rep.Levels},
+		{"segments", int64(m.Segments), int64(rep.Segments)},
+		{"groups", m.Groups, groups},
+	}
+	countsOK := len(sr.Problems) == 0
+	for _, c := range counts {
+		if c.meta != c.got && len(sr.Problems) == 0 {
+			rep.problem(metaPath, 0, "meta.json says %d %s, the data has %d", c.meta, c.what, c.got)
+			countsOK = false
+		}
+	}
+	if len(sr.Problems) == 0 {
+		switch r := m.EventTimeRange; {
+		case r == nil && rep.Events > 0, r != nil && (r[0] != minTS || r[1] != maxTS):
+			rep.problem(metaPath, 0, "meta.json event_time_range %v does not match the data [%d %d]", r, minTS, maxTS)
+			countsOK = false
+		}
+	}
+	if countsOK {
+		rep.Checked = append(rep.Checked, "meta.json counts and time range match the data")
+	}
+	verifyLedger(fsys, dir, m, rep, groups, minTS, maxTS)
+	verifyCheckpoints(fsys, dir, rep)
+	return rep, nil
+}
+
+func verifyManifest(fsys vfs.FS, dir string, m *Meta, rep *StreamReport) {
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		rep.problem(dir, 0, "%v", err)
+		return
+	}
+	listed := map[string]FileEntry{}
+	for _, f := range m.Files {
+		listed[f.Name] = f
+	}
+	ok := true
+	for _, e := range ents {
+		name := e.Name()
+		if info, err := e.Info(); err == nil {
+			rep.Bytes += info.Size()
+		}
+		if name == MetaName || strings.HasSuffix(name, ".tmp") {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		want, found := listed[name]
+		if !found {
+			rep.problem(path, 0, "file is not in meta.json's manifest")
+			ok = false
+			continue
+		}
+		delete(listed, name)
+		sum, size, err := HashFile(fsys, path)
+		switch {
+		case err != nil:
+			rep.problem(path, 0, "%v", err)
+			ok = false
+		case size != want.Size:
+			rep.problem(path, min(size, want.Size), "size %d, manifest says %d (truncated or extended)", size, want.Size)
+			ok = false
+		case sum != want.Blake3:
+			rep.problem(path, -1, "blake3 %s, manifest says %s (contents changed)", sum[:16], want.Blake3[:min(16, len(want.Blake3))])
+			ok = false
+		}
+	}
+	for name := range listed {
+		rep.problem(filepath.Join(dir, name), 0, "file listed in meta.json's manifest is missing")
+		ok = false
+	}
+	if ok {
+		rep.Checked = append(rep.Checked, fmt.Sprintf("manifest: %d files, sizes and blake3 match", len(m.Files)))
+	}
+}
+
+func verifyLedger(fsys vfs.FS, dir string, m *Meta, rep *StreamReport, groups int64, minTS, maxTS uint64) {
+	p, root, ok := PartitionOf(dir)
+	if !ok || m.SourceHash == "" {
+		return
+	}
+	l, err := readLedger(fsys, root, p, m.SourceHash)
+	if errors.Is(err, fs.ErrNotExist) {
+		rep.Notes = append(rep.Notes, "no import ledger entry for this stream's source (an import stopped after publishing); rerun the import to record it")
+		return
+	}
+	path := filepath.Join(p.LedgerDir(root), m.SourceHash+".json")
+	if err != nil {
+		rep.problem(path, 0, "%v", err)
+		return
+	}
+	if l.Rows != rep.Levels || l.Groups != groups || l.Segments != rep.Segments || (rep.Events > 0 && (l.MinTSNS != minTS || l.MaxTSNS != maxTS)) {
+		rep.problem(path, 0, "ledger says rows=%d groups=%d segments=%d ts=[%d %d], the data has rows=%d groups=%d segments=%d ts=[%d %d]",
+			l.Rows, l.Groups, l.Segments, l.MinTSNS, l.MaxTSNS, rep.Levels, groups, rep.Segments, minTS, maxTS)
+		return
+	}
+	rep.Checked = append(rep.Checked, "import ledger counts match the data")
+}
+
+// verifyCheckpoints checks each checkpoint against a replay.
+// TODO(issue 3): wire to package book.
+func verifyCheckpoints(fsys vfs.FS, dir string, rep *StreamReport) {}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"strconv"
+
+	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/decimal"
+	"github.com/chronicle-archive/chronicle/protocol"
+)
+
+func init() {
+	register(&command{
+		name:    "dump",
+		summary: "print a stream's events as JSON lines",
+		usage:   "STREAM_DIR",
+		help: `
+Dump prints every BookEvent of a stream as one JSON object per line, with
+prices and amounts as exact decimal strings:
+
+	{"seq":0,"type":"snapshot","ingest_ts_ns":...,"exchange_ts_ns":...,
+	 "venue_id":1,"market_id":3467451262,"price_scale":2,"size_scale":6,
+	 "bids":[["7541.38","0.085806"],...],"asks":[...]}
+
+Example:
+
+	chronicle dump archive/v1/binance/BTCUSDT/2019-12-01/book | head -3
+`,
+		run: runDump,
+	})
+}
+
+func runDump(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("dump", flag.ContinueOnError)
+	pos, err := parseArgs(commands["dump"], e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("dump needs one stream directory")
+	}
+	evs, err := archive.OpenEvents(nil, pos[0])
+	if err != nil {
+		return err
+	}
+	defer evs.Close()
+	w := bufio.NewWriterSize(e.stdout, 1<<16)
+	var b []byte
+	for n := 0; ; n++ {
+		ev, err := evs.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			w.Flush()
+			return err
+		}
+		if n%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		b = appendEventJSON(b[:0], ev)
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+func appendEventJSON(b []byte, ev *protocol.Event) []byte {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendUint(b, ev.Seq, 10)
+	b = append(b, `,"type":"`...)
+	b = append(b, ev.Type.String()...)
+	b = append(b, `","ingest_ts_ns":`...)
+	b = strconv.AppendUint(b, ev.IngestTS, 10)
+	b = append(b, `,"exchange_ts_ns":`...)
+	b = strconv.AppendUint(b, ev.ExchangeTS, 10)
+	b = append(b, `,"venue_id":`...)
+	b = strconv.AppendUint(b, uint64(ev.VenueID), 10)
+	b = append(b, `,"market_id":`...)
+	b = strconv.AppendUint(b, uint64(ev.MarketID), 10)
+	b = append(b, `,"price_scale":`...)
+	b = strconv.AppendUint(b, uint64(ev.PriceScale), 10)
+	b = append(b, `,"size_scale":`...)
+	b = strconv.AppendUint(b, uint64(ev.SizeScale), 10)
+	b = append(b, `,"bids":`...)
+	b = appendLevelsJSON(b, ev.Bids, ev.PriceScale, ev.SizeScale)
+	b = append(b, `,"asks":`...)
+	b = appendLevelsJSON(b, ev.Asks, ev.PriceScale, ev.SizeScale)
+	return append(b, "}\n"...)
+}
+
+func appendLevelsJSON(b []byte, levels []protocol.Level, ps, ss uint8) []byte {
+	b = append(b, '[')
+	for i, l := range levels {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `["`...)
+		b = decimal.Append(b, l.Price, ps)
+		b = append(b, `","`...)
+		b = decimal.Append(b, l.Size, ss)
+		b = append(b, `"]`...)
+	}
+	return append(b, ']')
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/chronicle-archive/chronicle/archive"
+)
+
+func init() {
+	register(&command{
+		name:    "ls",
+		summary: "list the streams in an archive",
+		usage:   "[--json] [ROOT]",
+		help: `
+Ls lists every stream at or below ROOT (default: the archive root): its
+partition, segments, events, time range (local timestamps, UTC) and bytes on
+disk. It reads meta.json and the directory listing, not the data; use
+'chronicle verify' to check the data itself.
+
+Examples:
+
+	chronicle ls
+	chronicle ls /data/archive/v1/binance-futures
+	chronicle ls --json | jq .
+`,
+		run: runLs,
+	})
+	flagDefs["ls"] = func(fs *flag.FlagSet) { fs.Bool("json", false, "one JSON object per stream") }
+}
+
+func runLs(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "one JSON object per stream")
+	pos, err := parseArgs(commands["ls"], e, fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return usagef("ls takes at most one path")
+	}
+	root := archiveRoot(e, "")
+	if len(pos) == 1 {
+		root = pos[0]
+	}
+	streams, err := archive.List(nil, root)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		for _, s := range streams {
+			obj := map[string]any{
+				"dir": s.Dir, "venue": s.Partition.Venue, "symbol": s.Partition.Symbol,
+				"date": s.Partition.Date, "stream": s.Partition.Stream, "segments": s.Segments,
+				"events": s.Events, "rows": s.Rows, "bytes": s.Bytes, "compressed": s.Compressed,
+			}
+			if s.HasRange {
+				obj["min_ts_ns"], obj["max_ts_ns"] = s.MinTS, s.MaxTS
+			}
+			if err := enc.Encode(obj); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if len(streams) == 0 {
+		fmt.Fprintf(e.stderr, "no streams under %s\n", root)
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STREAM\tSEGMENTS\tEVENTS\tROWS\tFROM (UTC)\tTO (UTC)\tSIZE")
+	for _, s := range streams {
+		from, to := "-", "-"
+		if s.HasRange {
+			from, to = fmtTime(s.MinTS), fmtTime(s.MaxTS)
+		}
+		seg := fmt.Sprint(s.Segments)
+		if s.Compressed {
+			seg += " zst"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", archive.Rel(root, s.Dir), seg, s.Events, s.Rows, from, to, byteSize(s.Bytes))
+	}
+	return tw.Flush()
+}
+
+func fmtTime(ns uint64) string {
+	return time.Unix(0, int64(ns)).UTC().Format("2006-01-02T15:04:05.000000Z")
+}
