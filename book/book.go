@@ -13,8 +13,10 @@
 // best level is at the END. The key is the price for bids and the bitwise
 // complement of the price for asks (^p reverses the order), so one search and
 // one insert routine serve both sides. Updates in real streams cluster at the
-// top of the book, so a search gallops down from the end and an insert or
-// delete moves only the few levels above it.
+// top of the book, so a search first checks the last few levels (without
+// branches, since where an update lands is unpredictable) and an insert or
+// delete moves only the few levels above it. Large updates (snapshots) are
+// sorted and merged instead of inserted one by one.
 package book
 
 import (
@@ -158,8 +160,8 @@ func (b *Book) Set(s Side, price, size uint64) (absent bool) {
 // sizeScale, in order, with Set semantics (size 0 removes), converting them
 // exactly to the book's scales (raising the book's scales when the given
 // ones are larger). It returns how many removed levels were absent. On error
-// (a scale above protocol.MaxScale, or ErrScaleOverflow) the book is
-// unchanged.
+// (ErrScaleOverflow, also returned for a scale above protocol.MaxScale) the
+// book is unchanged.
 func (b *Book) ApplyLevels(bids, asks []protocol.Level, priceScale, sizeScale uint8) (absent int, err error) {
 	mp, ms, err := b.prepare(bids, asks, priceScale, sizeScale)
 	if err != nil {

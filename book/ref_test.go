@@ -422,10 +422,10 @@ func diffTest(t *testing.T, g *gen, n int) (ref *refReplayer, overflows int) {
 func TestDifferential(t *testing.T) {
 	var total Stats
 	overflows, conts := 0, 0
-	for seed := range uint64(60) {
+	for seed := range uint64(200) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			g := &gen{e: entropy{rng: rand.New(rand.NewPCG(seed, 1))}, wild: seed%3 == 0}
-			ref, o := diffTest(t, g, 1500)
+			ref, o := diffTest(t, g, 2000)
 			st := ref.stats
 			overflows += o
 			conts += ref.conts

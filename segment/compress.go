@@ -154,7 +154,7 @@ func writeFrames(fsys vfs.FS, f vfs.File, tmp string, size int64, bs, level int)
 		return nil, err
 	}
 	defer enc.Close()
-	dec, err := newDecoder()
+	dec, err := newDecoder(1)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,10 @@ var ErrReaderClosed = errors.New("segment: reader closed")
 type ReaderOptions struct {
 	// FS is the file system; vfs.Default when nil.
 	FS vfs.FS
+	// Decoders is how many goroutines decompress a .q.zst ahead of the
+	// caller. 0 means GOMAXPROCS-1 (at least 1, at most 4), leaving a core
+	// to the caller.
+	Decoders int
 }
 
 // SegmentFile describes one segment of an open stream.
@@ -52,10 +56,11 @@ type Reader struct {
 	segs []*segFile
 	cur  int
 
-	sc  scanner
-	qs  qSource
-	zs  zstSource
-	dec *zstd.Decoder
+	sc       scanner
+	qs       qSource
+	zs       zstSource
+	dec      *zstd.Decoder
+	decoders int
 
 	err    error
 	closed bool
@@ -69,9 +74,15 @@ type Reader struct {
 // *CorruptionError naming the first missing segment. A damaged or missing
 // index is reported when the reader reaches that segment.
 func OpenStream(dir string, opts ReaderOptions) (*Reader, error) {
-	r := &Reader{fs: opts.FS, dir: dir, cur: -1}
+	r := &Reader{fs: opts.FS, dir: dir, cur: -1, decoders: opts.Decoders}
 	if r.fs == nil {
 		r.fs = vfs.Default
+	}
+	if r.decoders < 0 {
+		return nil, fmt.Errorf("segment: Decoders %d, want >= 0", opts.Decoders)
+	}
+	if r.decoders == 0 {
+		r.decoders = defaultDecoders()
 	}
 	ls, err := listStream(r.fs, dir)
 	if err != nil {
@@ -288,13 +299,16 @@ func (r *Reader) enter(i int, off int64) error {
 	var src source
 	if sf.Compressed {
 		if r.dec == nil {
-			dec, err := newDecoder()
+			if r.decoders == 0 {
+				r.decoders = defaultDecoders()
+			}
+			dec, err := newDecoder(r.decoders)
 			if err != nil {
 				return err
 			}
 			r.dec = dec
 		}
-		r.zs.init(sf.f, sf.Path, sf.ix, r.dec)
+		r.zs.init(sf.f, sf.Path, sf.ix, r.dec, r.decoders)
 		src = &r.zs
 	} else {
 		r.qs.init(sf.f, sf.Path, sf.Size)

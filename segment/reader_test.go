@@ -46,22 +46,24 @@ func TestRoundTrip(t *testing.T) {
 					z.files[k] = v
 				}
 				compressAll(t, z, "s", CompressOptions{BlockSize: bs})
-				r, err := OpenStream("s", ReaderOptions{FS: z})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, sf := range r.Segments() {
-					if !sf.Compressed {
-						t.Fatalf("block size %d: %s not compressed", bs, sf.Path)
+				for _, decoders := range []int{1, 3} {
+					r, err := OpenStream("s", ReaderOptions{FS: z, Decoders: decoders})
+					if err != nil {
+						t.Fatal(err)
 					}
-				}
-				zgot, err := drain(r)
-				r.Close()
-				if err != nil {
-					t.Fatalf("block size %d: %v", bs, err)
-				}
-				if !reflect.DeepEqual(zgot, got) {
-					t.Fatalf("block size %d: .q.zst reads differently from .q", bs)
+					for _, sf := range r.Segments() {
+						if !sf.Compressed {
+							t.Fatalf("block size %d: %s not compressed", bs, sf.Path)
+						}
+					}
+					zgot, err := drain(r)
+					r.Close()
+					if err != nil {
+						t.Fatalf("block size %d, %d decoders: %v", bs, decoders, err)
+					}
+					if !reflect.DeepEqual(zgot, got) {
+						t.Fatalf("block size %d, %d decoders: .q.zst reads differently from .q", bs, decoders)
+					}
 				}
 			}
 		})
@@ -79,11 +81,12 @@ func TestSeek(t *testing.T) {
 	}
 	compressAll(t, z, "s", CompressOptions{BlockSize: 300})
 	for _, form := range []struct {
-		name string
-		fs   vfs.FS
-	}{{"q", fsys}, {"zst", z}} {
+		name     string
+		fs       vfs.FS
+		decoders int
+	}{{"q", fsys, 0}, {"zst", z, 1}, {"zst 3 decoders", z, 3}} {
 		t.Run(form.name, func(t *testing.T) {
-			r, err := OpenStream("s", ReaderOptions{FS: form.fs})
+			r, err := OpenStream("s", ReaderOptions{FS: form.fs, Decoders: form.decoders})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -374,6 +377,9 @@ func TestReaderClose(t *testing.T) {
 // TestReaderAllocs: after warming up, reading allocates nothing per
 // record, in either form.
 func TestReaderAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
 	recs := genRecs(5000, 6)
 	fsys := newMemFS()
 	writeRecs(t, "s", WriterOptions{FS: fsys}, recs)

@@ -1,8 +1,11 @@
 package segment
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
+	"sync"
 
 	"github.com/chronicle-archive/chronicle/vfs"
 	"github.com/klauspost/compress/zstd"
@@ -53,24 +56,28 @@ func (s *qSource) next() ([]byte, int64, error) {
 func (s *qSource) release([]byte) {}
 func (s *qSource) stop()          {}
 
-// zstSource decodes a .q.zst frame by frame. A goroutine reads and decodes
-// ahead (up to zstBuffers-1 frames) while the caller parses the current
-// one, so on two cores decompression and parsing overlap.
+// zstSource decodes a .q.zst frame by frame. Decoder goroutines read and
+// decode ahead while the caller parses the current frame, so decompression
+// and parsing overlap. With w workers, worker k decodes frames first+k,
+// first+k+w, ... into its own channel, and next() takes from the channels
+// in turn, so frames arrive in order.
 type zstSource struct {
-	f    vfs.File
-	path string
-	ix   *Index
-	dec  *zstd.Decoder
+	f       vfs.File
+	path    string
+	ix      *Index
+	dec     *zstd.Decoder
+	workers int
 
 	spare [][]byte // block buffers not in flight
-	comp  []byte   // compressed frame, owned by the goroutine while it runs
+	comps [][]byte // compressed frame buffer per worker
 
+	first     int // frame the workers started at
 	delivered int // index of the next frame next() will return
 
 	free    chan []byte
-	out     chan zblock
+	outs    []chan zblock
 	done    chan struct{}
-	exited  chan struct{}
+	wg      sync.WaitGroup
 	running bool
 }
 
@@ -80,33 +87,44 @@ type zblock struct {
 	err error
 }
 
-// zstBuffers block buffers circulate: one the scanner holds, one decoded and
-// waiting, one being decoded.
-const zstBuffers = 3
+// Block buffers: per worker one being decoded and one decoded and waiting,
+// and one the scanner holds. With that many, a worker the scanner waits on
+// always finds a free buffer.
+func (s *zstSource) nbuf() int { return 2*s.workers + 1 }
 
 // zstSlack is extra capacity past a block: the decoder's fast paths want
 // a little room, and a frame that decodes to more than its index entry is
 // caught by the capacity limit instead of growing the buffer.
 const zstSlack = 4 << 10
 
-func newDecoder() (*zstd.Decoder, error) {
+// noFCSAlloc is the first buffer size tried for a frame that does not
+// declare its content size.
+const noFCSAlloc = 4<<20 + zstSlack
+
+// defaultDecoders leaves a core to the caller: decompression runs on
+// the others, up to four.
+func defaultDecoders() int { return max(1, min(4, runtime.GOMAXPROCS(0)-1)) }
+
+func newDecoder(concurrency int) (*zstd.Decoder, error) {
 	return zstd.NewReader(nil,
-		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderConcurrency(concurrency),
 		zstd.WithDecodeAllCapLimit(true),
 		zstd.WithDecoderMaxMemory(MaxBlockSize+zstSlack))
 }
 
-func (s *zstSource) init(f vfs.File, path string, ix *Index, dec *zstd.Decoder) {
-	s.f, s.path, s.ix, s.dec = f, path, ix, dec
+func (s *zstSource) init(f vfs.File, path string, ix *Index, dec *zstd.Decoder, workers int) {
+	s.f, s.path, s.ix, s.dec, s.workers = f, path, ix, dec, workers
+	for len(s.comps) < workers {
+		s.comps = append(s.comps, nil)
+	}
 }
 
 func (s *zstSource) start(off int64) error {
 	s.stop()
-	s.free = make(chan []byte, zstBuffers)
-	s.out = make(chan zblock, zstBuffers-2)
+	n := s.nbuf()
+	s.free = make(chan []byte, n)
 	s.done = make(chan struct{})
-	s.exited = make(chan struct{})
-	for i := 0; i < zstBuffers; i++ {
+	for i := 0; i < n; i++ {
 		var b []byte
 		if len(s.spare) > 0 {
 			b, s.spare = s.spare[len(s.spare)-1], s.spare[:len(s.spare)-1]
@@ -114,27 +132,34 @@ func (s *zstSource) start(off int64) error {
 		s.free <- b
 	}
 	s.running = true
-	s.delivered = s.ix.Find(off)
-	go s.run(s.delivered)
+	s.first = s.ix.Find(off)
+	s.delivered = s.first
+	s.outs = s.outs[:0]
+	for w := 0; w < s.workers; w++ {
+		out := make(chan zblock, 1)
+		s.outs = append(s.outs, out)
+		s.wg.Add(1)
+		go s.run(w, out)
+	}
 	return nil
 }
 
-func (s *zstSource) run(first int) {
-	defer close(s.exited)
-	defer close(s.out)
-	for i := first; i < len(s.ix.Entries); i++ {
+func (s *zstSource) run(w int, out chan<- zblock) {
+	defer s.wg.Done()
+	defer close(out)
+	for i := s.first + w; i < len(s.ix.Entries); i += s.workers {
 		var buf []byte
 		select {
 		case buf = <-s.free:
 		case <-s.done:
 			return
 		}
-		b, err := s.decode(i, buf)
+		b, err := s.decode(w, i, buf)
 		if err != nil {
-			s.free <- buf // cannot block: the scanner gets no buffer from us
+			s.free <- buf // cannot block: there are only nbuf buffers
 		}
 		select {
-		case s.out <- zblock{b: b, off: int64(s.ix.Entries[i].UncompressedOffset), err: err}:
+		case out <- zblock{b: b, off: int64(s.ix.Entries[i].UncompressedOffset), err: err}:
 		case <-s.done:
 			if err == nil {
 				s.free <- b
@@ -147,17 +172,17 @@ func (s *zstSource) run(first int) {
 	}
 }
 
-// decode reads and decodes frame i into buf.
-func (s *zstSource) decode(i int, buf []byte) ([]byte, error) {
+// decode reads and decodes frame i into buf, with worker w's read buffer.
+func (s *zstSource) decode(w, i int, buf []byte) ([]byte, error) {
 	e := s.ix.Entries[i]
 	frameErr := func(kind error, format string, args ...any) error {
 		return &CorruptionError{Path: s.path, Offset: int64(e.CompressedOffset),
 			Err: detailf(kind, "frame %d: "+format, append([]any{i}, args...)...)}
 	}
-	if cap(s.comp) < int(e.CompressedSize) {
-		s.comp = make([]byte, e.CompressedSize)
+	if cap(s.comps[w]) < int(e.CompressedSize) {
+		s.comps[w] = make([]byte, e.CompressedSize)
 	}
-	comp := s.comp[:e.CompressedSize]
+	comp := s.comps[w][:e.CompressedSize]
 	if n, err := s.f.ReadAt(comp, int64(e.CompressedOffset)); n < len(comp) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -177,10 +202,20 @@ func (s *zstSource) decode(i int, buf []byte) ([]byte, error) {
 		return nil, frameErr(ErrIndex, "frame declares %d bytes, index says %d", h.FrameContentSize, e.UncompressedSize)
 	}
 	want := int(e.UncompressedSize) + zstSlack
+	if !h.HasFCS && want > noFCSAlloc {
+		// Nothing vouches for the index's size yet: start smaller, so
+		// that a damaged index cannot make us allocate MaxBlockSize
+		// buffers for a frame that turns out tiny.
+		want = noFCSAlloc
+	}
 	if cap(buf) < want {
-		buf = make([]byte, 0, max(want, int(s.ix.BlockSize)+zstSlack))
+		buf = make([]byte, 0, want)
 	}
 	b, err := s.dec.DecodeAll(comp, buf[:0])
+	if errors.Is(err, zstd.ErrDecoderSizeExceeded) && cap(buf) < int(e.UncompressedSize)+zstSlack {
+		buf = make([]byte, 0, int(e.UncompressedSize)+zstSlack)
+		b, err = s.dec.DecodeAll(comp, buf[:0])
+	}
 	if err != nil {
 		return nil, frameErr(ErrFrame, "%v", err)
 	}
@@ -191,7 +226,7 @@ func (s *zstSource) decode(i int, buf []byte) ([]byte, error) {
 }
 
 func (s *zstSource) next() ([]byte, int64, error) {
-	blk, ok := <-s.out
+	blk, ok := <-s.outs[(s.delivered-s.first)%s.workers]
 	if !ok {
 		return nil, 0, io.ErrUnexpectedEOF
 	}
@@ -209,7 +244,7 @@ func (s *zstSource) checkRest() error {
 		buf = s.spare[len(s.spare)-1]
 	}
 	for i := s.delivered; i < len(s.ix.Entries); i++ {
-		b, err := s.decode(i, buf)
+		b, err := s.decode(0, i, buf)
 		if err != nil {
 			return err
 		}
@@ -225,13 +260,13 @@ func (s *zstSource) release(b []byte) {
 	}
 }
 
-// stop ends the read-ahead goroutine and keeps its buffers for next time.
+// stop ends the decoder goroutines and keeps their buffers for next time.
 func (s *zstSource) stop() {
 	if !s.running {
 		return
 	}
 	close(s.done)
-	<-s.exited // the goroutine closed out before exiting
+	s.wg.Wait() // each worker closed its channel before exiting
 	s.running = false
 	for {
 		select {
@@ -242,13 +277,15 @@ func (s *zstSource) stop() {
 		}
 		break
 	}
-	for blk := range s.out {
-		s.keep(blk.b)
+	for _, out := range s.outs {
+		for blk := range out {
+			s.keep(blk.b)
+		}
 	}
 }
 
 func (s *zstSource) keep(b []byte) {
-	if cap(b) > 0 && len(s.spare) < zstBuffers {
+	if cap(b) > 0 && len(s.spare) < s.nbuf() {
 		s.spare = append(s.spare, b[:0])
 	}
 }

@@ -80,11 +80,11 @@ type EventReader struct {
 	buf     []byte // its unconsumed part
 	carry   []byte // a line split across chunks
 	srcErr  error  // the source's error, once buf is used up
-	line    int64
+	line    int64  // lines read, including the row read ahead
+	evLine  int64  // line of the last row of the returned events
 	rows    int64
 	err     error // sticky: io.EOF or the first error
 
-	ncols          int
 	roles          []uint8          // role of each header column
 	fld            [numRoles][]byte // this row's fields by role
 	fields         [][]byte         // scratch for the quoted-field path
@@ -98,12 +98,12 @@ type EventReader struct {
 	slowOnly       bool             // tests: parse every row the general way
 	blank          int64            // line of a pending blank line, 0 if none
 	pend           row              // the row read ahead: first of the next event
-	havePd         bool             //
+	havePend       bool             //
 	bids           []protocol.Level // the event being built
 	asks           []protocol.Level //
 	bidLines       []int64          // the line of each level, for errors
 	askLines       []int64          //
-	lastPS, lastSS uint8            // previous event's scales (automatic mode)
+	lastPS, lastSS uint8            // previous event's (or the fixed) scales
 
 	// A Diff with more than MaxDiffLevels on a side goes out in parts.
 	splitOff int
@@ -209,9 +209,15 @@ func (r *EventReader) Symbol() string { return r.symS }
 // Rows returns the number of data rows in the events returned so far.
 func (r *EventReader) Rows() int64 { return r.rows }
 
-// Line returns the number of the last line read (1-based; the header is
-// line 1). The reader reads one row ahead of the events it returns.
-func (r *EventReader) Line() int64 { return r.line }
+// Line returns the line number (1-based; the header is line 1) of the last
+// row of the events returned so far, or 1 before the first event. Errors
+// from the reader carry their own line in the *ParseError.
+func (r *EventReader) Line() int64 {
+	if r.evLine == 0 {
+		return 1
+	}
+	return r.evLine
+}
 
 // BytesRead returns how many input bytes (compressed bytes for gzip) have
 // been read so far. It is safe to call from another goroutine.
@@ -342,8 +348,7 @@ func (r *EventReader) readHeader() error {
 	if err := r.splitQuoted(line); err != nil {
 		return &ParseError{File: r.name, Line: r.line, Err: err}
 	}
-	r.ncols = len(r.fields)
-	r.roles = make([]uint8, r.ncols)
+	r.roles = make([]uint8, len(r.fields))
 	var seen [numRoles]bool
 	for i, f := range r.fields {
 		for role := 1; role < numRoles; role++ {
@@ -369,9 +374,9 @@ func (r *EventReader) readHeader() error {
 	return nil
 }
 
-// split fills r.fld from a data line. The loop is the hot path: plain
-// fields are sliced in place; a field that opens with a quote sends the
-// line to splitQuoted.
+// split fills r.fld from a data line for the general path: plain fields
+// are sliced in place; a field that opens with a quote sends the line to
+// splitQuoted.
 func (r *EventReader) split(line []byte) error {
 	roles := r.roles
 	col, start := 0, 0
@@ -600,19 +605,29 @@ func fastBool(line []byte, pos int) (bool, int, bool) {
 	return false, pos, false
 }
 
+// Sides with their following comma, as little-endian words.
+const (
+	wordBid  = 'b' | 'i'<<8 | 'd'<<16 | ','<<24
+	wordBuy  = 'b' | 'u'<<8 | 'y'<<16 | ','<<24
+	wordAsk  = 'a' | 's'<<8 | 'k'<<16 | ','<<24
+	wordSell = 's' | 'e'<<8 | 'l'<<16 | 'l'<<24
+)
+
 func fastSide(line []byte, pos int) (bid bool, end int, ok bool) {
-	if len(line)-pos < 3 {
+	if len(line)-pos < 4 {
 		return false, pos, false
 	}
-	switch string(line[pos : pos+3]) {
-	case "bid", "buy":
-		return true, pos + 3, true
-	case "ask":
-		return false, pos + 3, true
-	case "sel":
-		if len(line)-pos >= 4 && line[pos+3] == 'l' {
-			return false, pos + 4, true
-		}
+	// Bids and asks alternate unpredictably: compute the side without a
+	// branch on it. (The side is never the last column in the standard
+	// order, so the comma is there to compare; otherwise the general
+	// path handles it.)
+	w := binary.LittleEndian.Uint32(line[pos:])
+	isBid := w == wordBid || w == wordBuy
+	if isBid || w == wordAsk {
+		return isBid, pos + 3, true
+	}
+	if w == wordSell {
+		return false, pos + 4, true
 	}
 	return false, pos, false
 }
@@ -820,11 +835,11 @@ func (r *EventReader) Next(ev *protocol.Event) error {
 		r.emitPart(ev)
 		return nil
 	}
-	if !r.havePd {
+	if !r.havePend {
 		if err := r.readRow(&r.pend); err != nil {
 			return r.fail(err)
 		}
-		r.havePd = true
+		r.havePend = true
 	}
 	local, snap := r.pend.local, r.pend.snap
 	r.bids, r.asks = r.bids[:0], r.asks[:0]
@@ -874,10 +889,11 @@ func (r *EventReader) Next(ev *protocol.Event) error {
 			r.askLines = append(r.askLines, p.line)
 		}
 		maxTS = max(maxTS, p.ts)
+		r.evLine = p.line
 		nrows++
 		err := r.readRow(p)
 		if err == io.EOF {
-			r.havePd = false
+			r.havePend = false
 			break
 		}
 		if err != nil {

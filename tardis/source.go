@@ -31,9 +31,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 const (
-	plainChunk = 256 << 10 // read size for uncompressed input
-	gzipChunk  = 1 << 20   // decompressed chunk handed from the gzip goroutine
-	gzipChunks = 3         // one being parsed, one queued, one being filled
+	plainChunk = 64 << 10 // read size for uncompressed input
+	gzipChunk  = 1 << 20  // decompressed chunk handed from the gzip goroutine
+	gzipChunks = 3        // one being parsed, one queued, one being filled
 )
 
 // readerSource reads uncompressed input in the caller's goroutine: reading
