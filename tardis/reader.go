@@ -605,29 +605,19 @@ func fastBool(line []byte, pos int) (bool, int, bool) {
 	return false, pos, false
 }
 
-// Sides with their following comma, as little-endian words.
-const (
-	wordBid  = 'b' | 'i'<<8 | 'd'<<16 | ','<<24
-	wordBuy  = 'b' | 'u'<<8 | 'y'<<16 | ','<<24
-	wordAsk  = 'a' | 's'<<8 | 'k'<<16 | ','<<24
-	wordSell = 's' | 'e'<<8 | 'l'<<16 | 'l'<<24
-)
-
 func fastSide(line []byte, pos int) (bid bool, end int, ok bool) {
-	if len(line)-pos < 4 {
+	if len(line)-pos < 3 {
 		return false, pos, false
 	}
-	// Bids and asks alternate unpredictably: compute the side without a
-	// branch on it. (The side is never the last column in the standard
-	// order, so the comma is there to compare; otherwise the general
-	// path handles it.)
-	w := binary.LittleEndian.Uint32(line[pos:])
-	isBid := w == wordBid || w == wordBuy
-	if isBid || w == wordAsk {
-		return isBid, pos + 3, true
-	}
-	if w == wordSell {
-		return false, pos + 4, true
+	switch string(line[pos : pos+3]) {
+	case "bid", "buy":
+		return true, pos + 3, true
+	case "ask":
+		return false, pos + 3, true
+	case "sel":
+		if len(line)-pos >= 4 && line[pos+3] == 'l' {
+			return false, pos + 4, true
+		}
 	}
 	return false, pos, false
 }
