@@ -1,0 +1,247 @@
+// Command bench measures Chronicle against baselines measured in the same
+// run, on one Tardis incremental_book_L2 .csv.gz:
+//
+//   - import: `chronicle import` wall time as a ratio to decompressing the
+//     same file with klauspost/compress gzip, rows/s, the import's peak RSS,
+//     and the --compress archive's size as a ratio to the .csv.gz;
+//   - replay: `chronicle replay` of the imported stream, uncompressed and
+//     compressed, in level updates/s and as a speed-up over a plain Go
+//     program that parses the .csv.gz with encoding/csv and strconv into a
+//     map-based book.
+//
+// Usage:
+//
+//	go run ./bench -input /tmp/l2-10m.csv.gz
+//	go run ./bench -rows 10000000        # generates the input with ../shared/tools
+//
+// Ratios, not absolute times, are the figures to compare across machines.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+func main() {
+	input := flag.String("input", "", "Tardis incremental_book_L2 .csv.gz (default: generate one)")
+	rows := flag.Int("rows", 10_000_000, "rows to generate when -input is not given")
+	tools := flag.String("tools", "../shared/tools", "the shared tools module (tardisgen)")
+	work := flag.String("work", "", "scratch directory (default: a temp dir, removed after)")
+	skipReplay := flag.Bool("skip-replay", false, "measure import only")
+	flag.Parse()
+
+	scratch := *work
+	if scratch == "" {
+		d, err := os.MkdirTemp("", "chronicle-bench-")
+		check(err)
+		defer os.RemoveAll(d)
+		scratch = d
+	}
+	if *input == "" {
+		*input = filepath.Join(scratch, "binance-futures_incremental_book_L2_2024-05-01_BTCUSDT.csv.gz")
+		fmt.Printf("generating %d rows with tardisgen -resnap-every 200000 ...\n", *rows)
+		generate(*tools, *rows, *input)
+	}
+	st, err := os.Stat(*input)
+	check(err)
+	bin := filepath.Join(scratch, "chronicle")
+	run("go", "build", "-o", bin, "./cmd/chronicle")
+
+	fmt.Printf("input: %s (%s)\n\n", *input, mib(st.Size()))
+
+	// Baseline first, so the page cache holds the input for both.
+	gz := timeIt(func() { gunzip(*input) })
+	gz = min(gz, timeIt(func() { gunzip(*input) }))
+
+	rootPlain := filepath.Join(scratch, "plain")
+	imp, rss, out := runChronicle(bin, "import", "--archive-root", rootPlain, "--force", "--venue", "binance-futures", "--symbol", "BTCUSDT", "--date", "2024-05-01", *input)
+	nrows := parseRows(out)
+	rootZst := filepath.Join(scratch, "zst")
+	impZ, rssZ, _ := runChronicle(bin, "import", "--archive-root", rootZst, "--force", "--compress", "--venue", "binance-futures", "--symbol", "BTCUSDT", "--date", "2024-05-01", *input)
+	plainSize := dirSize(rootPlain + "/v1")
+	zstSize := dirSize(rootZst + "/v1")
+
+	fmt.Println("== import")
+	fmt.Printf("gunzip (klauspost/compress gzip) : %8.3fs\n", gz.Seconds())
+	fmt.Printf("chronicle import                 : %8.3fs  ratio %.2f  %s rows/s  peak RSS %s\n",
+		imp.Seconds(), imp.Seconds()/gz.Seconds(), rate(nrows, imp), mib(rss))
+	fmt.Printf("chronicle import --compress      : %8.3fs  ratio %.2f  %s rows/s  peak RSS %s\n",
+		impZ.Seconds(), impZ.Seconds()/gz.Seconds(), rate(nrows, impZ), mib(rssZ))
+	fmt.Printf("archive size: .q %s (%.2fx the .csv.gz), --compress %s (%.2fx the .csv.gz)\n\n",
+		mib(plainSize), float64(plainSize)/float64(st.Size()), mib(zstSize), float64(zstSize)/float64(st.Size()))
+
+	if *skipReplay {
+		return
+	}
+	fmt.Println("== replay (full, from the start)")
+	base, updates := baselineReplay(*input)
+	fmt.Printf("baseline encoding/csv+strconv map book: %8.3fs  %s level updates/s\n", base.Seconds(), rate(updates, base))
+	for _, c := range []struct{ name, root string }{{"uncompressed", rootPlain}, {"compressed  ", rootZst}} {
+		dir := filepath.Join(c.root, "v1/binance-futures/BTCUSDT/2024-05-01/book")
+		best := time.Duration(1 << 62)
+		for i := 0; i < 3; i++ {
+			d, _, _ := runChronicle(bin, "replay", dir)
+			best = min(best, d)
+		}
+		fmt.Printf("chronicle replay %s         : %8.3fs  %s level updates/s  %.1fx the baseline\n",
+			c.name, best.Seconds(), rate(updates, best), base.Seconds()/best.Seconds())
+	}
+}
+
+func generate(tools string, rows int, out string) {
+	f, err := os.Create(out)
+	check(err)
+	zw := gzip.NewWriter(f)
+	cmd := exec.Command("go", "run", "./tardisgen", "-rows", strconv.Itoa(rows), "-resnap-every", "200000")
+	cmd.Dir = tools
+	cmd.Stdout = zw
+	cmd.Stderr = os.Stderr
+	check(cmd.Run())
+	check(zw.Close())
+	check(f.Close())
+}
+
+func gunzip(path string) {
+	f, err := os.Open(path)
+	check(err)
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	check(err)
+	_, err = io.Copy(io.Discard, zr)
+	check(err)
+}
+
+// runChronicle runs the binary and returns its wall time, peak RSS and
+// stdout.
+func runChronicle(bin string, args ...string) (time.Duration, int64, string) {
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = os.Stderr
+	t := time.Now()
+	if err := cmd.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s %s: %v\n", bin, strings.Join(args, " "), err)
+		os.Exit(1)
+	}
+	d := time.Since(t)
+	var rss int64
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = ru.Maxrss * 1024 // kilobytes on Linux
+	}
+	return d, rss, out.String()
+}
+
+var rowsRE = regexp.MustCompile(`rows=(\d+)`)
+
+func parseRows(s string) int64 {
+	m := rowsRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0
+	}
+	n, _ := strconv.ParseInt(m[1], 10, 64)
+	return n
+}
+
+// baselineReplay is what a researcher would write without Chronicle:
+// encoding/csv over the gzip stream, strconv for numbers, a map per side.
+// It returns its wall time and the level updates it applied.
+func baselineReplay(path string) (time.Duration, int64) {
+	t := time.Now()
+	f, err := os.Open(path)
+	check(err)
+	defer f.Close()
+	zr, err := gzip.NewReader(bufio.NewReaderSize(f, 1<<20))
+	check(err)
+	r := csv.NewReader(zr)
+	r.ReuseRecord = true
+	header, err := r.Read()
+	check(err)
+	col := map[string]int{}
+	for i, h := range header {
+		col[h] = i
+	}
+	bids, asks := map[float64]float64{}, map[float64]float64{}
+	var updates int64
+	inSnapshot := false
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		check(err)
+		_, err = strconv.ParseInt(rec[col["local_timestamp"]], 10, 64)
+		check(err)
+		// A run of snapshot rows after updates resets the book (Tardis).
+		snap := rec[col["is_snapshot"]] == "true"
+		if snap && !inSnapshot {
+			clear(bids)
+			clear(asks)
+		}
+		inSnapshot = snap
+		price, err := strconv.ParseFloat(rec[col["price"]], 64)
+		check(err)
+		amount, err := strconv.ParseFloat(rec[col["amount"]], 64)
+		check(err)
+		side := bids
+		if s := rec[col["side"]]; s == "ask" || s == "sell" {
+			side = asks
+		}
+		if amount == 0 {
+			delete(side, price)
+		} else {
+			side[price] = amount
+		}
+		updates++
+	}
+	return time.Since(t), updates
+}
+
+func timeIt(fn func()) time.Duration {
+	t := time.Now()
+	fn()
+	return time.Since(t)
+}
+
+func dirSize(root string) int64 {
+	var n int64
+	filepath.Walk(root, func(_ string, info os.FileInfo, err error) error {
+		if err == nil && info.Mode().IsRegular() {
+			n += info.Size()
+		}
+		return nil
+	})
+	return n
+}
+
+func rate(n int64, d time.Duration) string {
+	return fmt.Sprintf("%.2fM", float64(n)/d.Seconds()/1e6)
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+func run(name string, args ...string) {
+	cmd := exec.Command(name, args...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	check(cmd.Run())
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
