@@ -85,7 +85,7 @@ func TestCompressDeterministic(t *testing.T) {
 		var first map[string][]byte
 		for run := 0; run < 2; run++ {
 			fsys := newMemFS()
-			writeRecs(t, "s", WriterOptions{FS: fsys}, genRecs(500, 1))
+			writeRecs(t, "s", WriterOptions{FS: fsys}, genRecs(200, 1))
 			compressAll(t, fsys, "s", opts)
 			files := map[string][]byte{}
 			for k, v := range fsys.files {

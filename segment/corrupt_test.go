@@ -128,17 +128,9 @@ func TestCorruptions(t *testing.T) {
 		}, kind: ErrTrailingData, file: q0, off: 704 + 100},
 		{name: "missing segment", mutate: func(t *testing.T, m *memFS) { m.Remove("s/000000001.q") }, kind: ErrMissingSegment, file: "000000001.q", off: 0},
 
-		{name: "zst: crc", compress: true, mutate: func(t *testing.T, m *memFS) {
-			// Damage the .q, then compress it: the damage is carried over.
-			m.Remove("s/" + z0)
-			m.Remove("s/" + i0)
-			writeRecs(t, "t", WriterOptions{FS: m, SegmentSize: 704}, corruptionRecs()[:4])
-			m.files["t/"+q0].b[192+64] ^= 0xFF
-			if err := CompressSegment("t", 0, CompressOptions{FS: m, BlockSize: 128}); err != nil {
-				t.Fatal(err)
-			}
-			m.files["s/"+z0], m.files["s/"+i0] = m.files["t/"+z0], m.files["t/"+i0]
-		}, kind: ErrChecksum, file: z0, off: 192},
+		{name: "zst: crc", compress: true, mutate: damagedThenCompressed(func(b []byte) { b[192+64] ^= 0xFF }), kind: ErrChecksum, file: z0, off: 192},
+		{name: "zst: commit_len past the end", compress: true, mutate: damagedThenCompressed(func(b []byte) { le.PutUint32(b[448:], 200) }), kind: ErrTruncated, file: z0, off: 448},
+		{name: "zst: padding", compress: true, mutate: damagedThenCompressed(func(b []byte) { b[700] = 1 }), kind: ErrPadding, file: z0, off: 448},
 		{name: "zst: frame checksum byte", compress: true, mutate: func(t *testing.T, m *memFS) {
 			e := frame(m, 1)
 			m.files["s/"+z0].b[e.CompressedOffset+uint64(e.CompressedSize)-1] ^= 0x01
@@ -207,6 +199,19 @@ func TestCorruptions(t *testing.T) {
 				t.Fatalf("verify stopped early: %v", rep)
 			}
 		})
+	}
+}
+
+// damagedThenCompressed replaces segment 0 of a compressed corruption
+// stream by a damaged .q, compressed: the damage is carried over.
+func damagedThenCompressed(damage func(b []byte)) func(*testing.T, *memFS) {
+	return func(t *testing.T, m *memFS) {
+		writeRecs(t, "t", WriterOptions{FS: m, SegmentSize: 704}, corruptionRecs()[:4])
+		damage(m.files["t/"+Name(0)].b)
+		if err := CompressSegment("t", 0, CompressOptions{FS: m, BlockSize: 128}); err != nil {
+			t.Fatal(err)
+		}
+		m.files["s/"+CompressedName(0)], m.files["s/"+IndexName(0)] = m.files["t/"+CompressedName(0)], m.files["t/"+IndexName(0)]
 	}
 }
 

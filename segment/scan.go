@@ -216,13 +216,15 @@ func (s *scanner) next() (Record, error) {
 	plen := int64(commit) - 1
 	n := recordLen(plen)
 	if n > rem {
-		// Read to the end first: in a .q.zst a damaged index shows up as
-		// truncation, and the frame that disagrees with it is the better
-		// report. (A cold path: the copy is at most one segment.)
-		if _, err := s.ensure(int(rem)); err != nil {
-			return Record{}, s.fatalIO(err)
+		// In a .q.zst a damaged index shows up as truncation; the frame
+		// that disagrees with it, if any, is the better report.
+		at := s.pos
+		if _, ok := s.src.(*zstSource); ok {
+			if err := s.readRest(); err != nil {
+				return Record{}, s.fatalIO(err)
+			}
 		}
-		return Record{}, s.fatal(s.corrupt(s.pos, ErrTruncated, "commit_len %d: record of %d bytes runs past the end of the segment at %d", commit, n, s.size))
+		return Record{}, s.fatal(s.corrupt(at, ErrTruncated, "commit_len %d: record of %d bytes runs past the end of the segment at %d", commit, n, s.size))
 	}
 	b, err := s.ensure(int(n))
 	if err != nil {
@@ -310,6 +312,18 @@ func (s *scanner) zeroTail() error {
 		s.pos += int64(len(w))
 	}
 	return io.EOF
+}
+
+// readRest fetches every remaining block, for the errors fetching finds.
+// It leaves pos at the end.
+func (s *scanner) readRest() error {
+	for s.pos < s.size {
+		if _, err := s.ensure(1); err != nil {
+			return err
+		}
+		s.pos += min(int64(len(s.win))-(s.pos-s.winOff), s.size-s.pos)
+	}
+	return nil
 }
 
 // firstNonZero returns the index of the first non-zero byte of b, or -1.
