@@ -100,6 +100,7 @@ func (osFS) Lock(name string) (io.Closer, error) {
 // renames it over name and fsyncs the directory. A crash leaves either the
 // old file or the new one (and perhaps a stray .tmp), never a torn one.
 func WriteFileAtomic(fsys FS, name string, data []byte) error {
+	fsys = OrDefault(fsys)
 	tmp := name + ".tmp"
 	f, err := fsys.Create(tmp)
 	if err != nil {
@@ -128,6 +129,7 @@ func WriteFileAtomic(fsys FS, name string, data []byte) error {
 
 // ReadFile reads a whole file through fsys.
 func ReadFile(fsys FS, name string) ([]byte, error) {
+	fsys = OrDefault(fsys)
 	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, err
@@ -143,4 +145,33 @@ func OrDefault(fsys FS) FS {
 		return Default
 	}
 	return fsys
+}
+
+// MkdirAllSync is MkdirAll that also fsyncs the parent of every directory
+// it creates, so that after a crash the new path still exists: a file
+// fsynced into a directory whose own entry was never synced can vanish.
+func MkdirAllSync(fsys FS, dir string, perm fs.FileMode) error {
+	if _, err := fsys.Stat(dir); err == nil {
+		return nil
+	}
+	// Find the first missing ancestor, create down from there.
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fsys.Stat(d); err == nil {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	for _, d := range missing {
+		if err := fsys.SyncDir(filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
