@@ -1,8 +1,18 @@
 package archive
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 
+	"github.com/chronicle-archive/chronicle/book"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -10,8 +20,249 @@ import (
 // checkpoints.
 const DefaultCheckpointEvery = 100_000
 
-// buildCheckpoints replays the stream in dir and writes its checkpoint file.
-// TODO(issue 3): wire to package book once it lands.
-func buildCheckpoints(ctx context.Context, fsys vfs.FS, dir string, every int) error {
-	return nil
+// CheckpointsName is the stream's book checkpoint file (book/CHECKPOINTS.md).
+// It is optional: readers replay from the start without it.
+const CheckpointsName = "checkpoints.ckpt"
+
+// maxCheckpointProblems caps the mismatches verify lists one by one: a
+// checkpoint file from another stream would otherwise list every entry.
+const maxCheckpointProblems = 10
+
+// buildCheckpoints replays the stream in dir and writes its checkpoint file
+// (as a .tmp, fsynced and renamed into place): the replayer state at the
+// start of every segment (before its first record, positioned at that
+// record) and before every every-th event (every <= 0: the default).
+// Checkpoint positions are record offsets in the uncompressed segments, so
+// the file stays valid when the segments are compressed.
+func buildCheckpoints(ctx context.Context, fsys vfs.FS, dir string, every int) (err error) {
+	if every <= 0 {
+		every = DefaultCheckpointEvery
+	}
+	evs, err := OpenEvents(fsys, dir)
+	if err != nil {
+		return err
+	}
+	defer evs.Close()
+
+	name := filepath.Join(dir, CheckpointsName)
+	tmp := name + ".tmp"
+	f, err := fsys.Create(tmp)
+	if err != nil {
+		return err
+	}
+	closed := false
+	defer func() {
+		if err != nil {
+			if !closed {
+				f.Close()
+			}
+			fsys.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	cw := book.NewCheckpointWriter(bw)
+	r := book.NewReplayer(book.Options{})
+	var cp book.Checkpoint // reused: no allocation per checkpoint once grown
+	seg := uint32(0)
+	for n := 0; ; n++ {
+		ev, err := evs.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		rec := evs.Record()
+		if n == 0 || rec.SegmentID != seg || n%every == 0 {
+			r.Checkpoint(&cp)
+			cp.SegmentID, cp.Offset = rec.SegmentID, rec.Offset
+			if err := cw.Add(&cp); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			seg = rec.SegmentID
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		// An event the book cannot apply leaves the replayer unchanged, as
+		// in every reader's replay, so it is not an import error.
+		r.Apply(ev)
+		if n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := cw.Close(); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	closed = true
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := fsys.Rename(tmp, name); err != nil {
+		return err
+	}
+	return fsys.SyncDir(dir)
+}
+
+// verifyCheckpoints checks the stream's checkpoint file, if it has one: its
+// structure (book.OpenCheckpointFile and each record's CRC and state), and
+// that every checkpoint equals the state of a replay from the start at its
+// position.
+func verifyCheckpoints(fsys vfs.FS, dir string, rep *StreamReport) {
+	path := filepath.Join(dir, CheckpointsName)
+	f, err := fsys.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		rep.Notes = append(rep.Notes, "no book checkpoints (book queries replay from the start; `chronicle index` writes them)")
+		return
+	}
+	if err != nil {
+		rep.problem(path, 0, "%v", err)
+		return
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		rep.problem(path, 0, "%v", err)
+		return
+	}
+	cf, err := book.OpenCheckpointFile(f, st.Size())
+	if err != nil {
+		rep.problem(path, checkpointErrOffset(err), "%w", err)
+		return
+	}
+	evs, err := OpenEvents(fsys, dir)
+	if err != nil {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("checkpoints not compared with a replay: %v", err))
+		return
+	}
+	defer evs.Close()
+
+	r := book.NewReplayer(book.Options{})
+	var got, want book.Checkpoint
+	bad, k := 0, 0
+	report := func(off int64, format string, args ...any) {
+		if bad < maxCheckpointProblems {
+			rep.problem(path, off, format, args...)
+		}
+		bad++
+	}
+	// check compares checkpoint k with the replayer's state at (seg, off).
+	check := func(seg uint32, off int64) {
+		info := cf.Info(k)
+		if err := cf.Load(k, &want); err != nil {
+			report(checkpointErrOffset(err), "checkpoint %d: %w", k, err)
+			return
+		}
+		r.Checkpoint(&got)
+		got.SegmentID, got.Offset = seg, off
+		if d := diffCheckpoint(&got, &want); d != "" {
+			report(info.RecordOffset, "checkpoint %d at segment %d offset %d (after seq %d) does not match a replay: %s",
+				k, info.SegmentID, info.Offset, info.Seq, d)
+		}
+	}
+	for k < cf.Len() {
+		ev, err := evs.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			// The segment check reports the damage; past it nothing can be
+			// compared.
+			rep.Notes = append(rep.Notes, fmt.Sprintf("checkpoints %d.. not compared with a replay: the segments are damaged", k))
+			return
+		}
+		rec := evs.Record()
+		for ; k < cf.Len(); k++ {
+			info := cf.Info(k)
+			if info.SegmentID > rec.SegmentID || info.SegmentID == rec.SegmentID && info.Offset > rec.Offset {
+				break
+			}
+			if info.SegmentID != rec.SegmentID || info.Offset != rec.Offset {
+				report(info.RecordOffset, "checkpoint %d: segment %d offset %d is not the position of a record", k, info.SegmentID, info.Offset)
+				continue
+			}
+			check(rec.SegmentID, rec.Offset)
+		}
+		r.Apply(ev) // as buildCheckpoints: an event the book cannot apply is skipped
+	}
+	// Past the last record, a checkpoint may only sit at the end of the
+	// last segment.
+	segs := evs.Segments()
+	for ; k < cf.Len(); k++ {
+		info := cf.Info(k)
+		if n := len(segs); n > 0 && info.SegmentID == segs[n-1].ID && info.Offset == segs[n-1].DataSize {
+			check(info.SegmentID, info.Offset)
+			continue
+		}
+		report(info.RecordOffset, "checkpoint %d: segment %d offset %d is past the end of the stream", k, info.SegmentID, info.Offset)
+	}
+	switch {
+	case bad > maxCheckpointProblems:
+		rep.problem(path, -1, "%d more checkpoints do not match a replay", bad-maxCheckpointProblems)
+	case bad == 0:
+		rep.Checked = append(rep.Checked, fmt.Sprintf("%d checkpoints match a replay", cf.Len()))
+	}
+}
+
+// diffCheckpoint describes the first difference between two checkpoints,
+// "" if they are equal.
+func diffCheckpoint(got, want *book.Checkpoint) string {
+	type field struct {
+		name      string
+		got, want any
+	}
+	for _, f := range []field{
+		{"position", [2]int64{int64(got.SegmentID), got.Offset}, [2]int64{int64(want.SegmentID), want.Offset}},
+		{"seq", got.Seq, want.Seq},
+		{"ingest_ts", got.IngestTS, want.IngestTS},
+		{"exchange_ts", got.ExchangeTS, want.ExchangeTS},
+		{"last event type", got.LastType, want.LastType},
+		{"max ingest_ts", got.MaxIngestTS, want.MaxIngestTS},
+		{"max exchange_ts", got.MaxExchangeTS, want.MaxExchangeTS},
+		{"snapshot seen", got.SnapshotSeen, want.SnapshotSeen},
+		{"stats", got.Stats, want.Stats},
+		{"price scale", got.PriceScale, want.PriceScale},
+		{"size scale", got.SizeScale, want.SizeScale},
+	} {
+		if f.got != f.want {
+			return fmt.Sprintf("%s is %v, the replay has %v", f.name, f.want, f.got)
+		}
+	}
+	if !slices.Equal(got.Bids, want.Bids) {
+		return fmt.Sprintf("bids differ (%d levels, the replay has %d)", len(want.Bids), len(got.Bids))
+	}
+	if !slices.Equal(got.Asks, want.Asks) {
+		return fmt.Sprintf("asks differ (%d levels, the replay has %d)", len(want.Asks), len(got.Asks))
+	}
+	return ""
+}
+
+// checkpointErrOffset extracts the file offset from a book checkpoint file
+// error ("... at offset N: ..."; package book has no structured error), or
+// -1.
+func checkpointErrOffset(err error) int64 {
+	msg := err.Error()
+	const key = "at offset "
+	i := strings.Index(msg, key)
+	if i < 0 {
+		return -1
+	}
+	rest := msg[i+len(key):]
+	j := strings.IndexFunc(rest, func(c rune) bool { return c < '0' || c > '9' })
+	if j < 0 {
+		j = len(rest)
+	}
+	n, err := strconv.ParseInt(rest[:j], 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }

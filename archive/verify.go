@@ -261,7 +261,3 @@ func verifyLedger(fsys vfs.FS, dir string, m *Meta, rep *StreamReport, groups in
 	}
 	rep.Checked = append(rep.Checked, "import ledger counts match the data")
 }
-
-// verifyCheckpoints checks each checkpoint against a replay.
-// TODO(issue 3): wire to package book.
-func verifyCheckpoints(fsys vfs.FS, dir string, rep *StreamReport) {}

@@ -1,0 +1,331 @@
+// Package replay rebuilds the L2 book of an archived stream: event by event
+// over a time range (Open, Stream.Next), or at one moment (BookAt). It uses
+// the stream's book checkpoints (checkpoints.ckpt, written by import and
+// `chronicle index`) to start near the requested time instead of at the
+// beginning; the result is the same with or without them.
+//
+// # Time bounds
+//
+// A stream is in file order, which is ingest (local) time order in Tardis
+// data, but neither timeline is guaranteed to be monotonic: exchange time in
+// particular goes backwards now and then. Bounds are therefore defined on
+// the running maximum of the chosen timeline, M(i) = max(ts(0), ..., ts(i)),
+// which never decreases, so every bound selects a contiguous run of events:
+//
+//   - BookAt(t) applies the longest prefix of events whose timestamps are
+//     all <= t (the events with M(i) <= t): it stops at the first event
+//     later than t, even if events after it are earlier again.
+//   - Open with From applies, silently, the longest prefix of events all
+//     earlier than From; Next returns events from the first one at or after
+//     From. Next returns io.EOF at the first event at or after To. So Next
+//     returns exactly the events with From <= M(i) < To; on a non-monotonic
+//     timeline some of them can have ts(i) < From.
+//
+// On a monotonic timeline this is simply ts in [From, To) and ts <= t. The
+// same rule is book.CheckpointFile.Find's (max-so-far timestamps), which is
+// what lets a checkpoint stand in for the prefix before it.
+package replay
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/book"
+	"github.com/chronicle-archive/chronicle/protocol"
+	"github.com/chronicle-archive/chronicle/segment"
+	"github.com/chronicle-archive/chronicle/vfs"
+)
+
+// Options configures Open and BookAt.
+type Options struct {
+	FS vfs.FS // nil: vfs.Default
+	// From and To bound the events Next returns, in ns since the epoch on
+	// the chosen timeline; 0 means unbounded. See the package comment for
+	// non-monotonic time. BookAt ignores them.
+	From, To uint64
+	// ExchangeTime bounds on exchange_ts instead of ingest (local) ts.
+	ExchangeTime bool
+	// Strict is book.Options.Strict: Next returns a *book.GapError or
+	// *book.CrossedError (after applying the event). Events applied
+	// silently (before From, or by BookAt) never stop on them: whether they
+	// would be seen depends on where a checkpoint starts. Stats count them
+	// either way.
+	Strict bool
+	// NoCheckpoints replays from the start even if checkpoints.ckpt exists.
+	NoCheckpoints bool
+}
+
+// Stream replays a stream's events into a book. It is not safe for
+// concurrent use.
+type Stream struct {
+	o       Options
+	fsys    vfs.FS
+	dir     string
+	evs     *archive.Events
+	rep     *book.Replayer
+	ckpt    *book.CheckpointFile // nil without usable checkpoints
+	ckptF   vfs.File
+	pending *protocol.Event // read but not applied yet (beyond a bound)
+	lastTS  uint64          // of the last applied event, on the chosen timeline
+}
+
+// Open opens the stream in dir. With From > 0 and a checkpoint file, it
+// restores the last checkpoint at or before From (book.CheckpointFile.Find:
+// max-so-far timestamps), seeks the reader there and applies events
+// silently up to the first event at or after From; without checkpoints it
+// does the same from the start of the stream.
+//
+// A checkpoint file that is damaged, or that does not fit the stream, is
+// ignored: the replay starts at the beginning instead, with the same result
+// (`chronicle verify` reports the damage). A damaged record is a
+// *segment.CorruptionError.
+func Open(dir string, o Options) (*Stream, error) {
+	s, err := open(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	if o.From > 0 {
+		if err := s.advance(o.From - 1); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// BookAt returns the book after every event at or before t: the longest
+// prefix of events whose timestamps (on the chosen timeline) are all <= t,
+// using checkpoints when present. lastTS is the timestamp of the last
+// applied event on that timeline (0 if none). o.From, o.To and o.Strict are
+// ignored.
+func BookAt(dir string, t uint64, o Options) (b *book.Book, lastTS uint64, err error) {
+	o.From, o.To, o.Strict = 0, 0, false
+	s, err := open(dir, o)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer s.Close()
+	if err := s.advance(t); err != nil {
+		return nil, 0, err
+	}
+	// The replayer (and its book) is not used after Close.
+	return s.rep.Book(), s.lastTS, nil
+}
+
+// open opens the segments and, unless disabled, the checkpoint file, both
+// from the same version of the stream directory: meta.json is read before
+// and after, and a rewrite in between (a --force import replaces both) makes
+// it try again.
+func open(dir string, o Options) (*Stream, error) {
+	fsys := vfs.OrDefault(o.FS)
+	metaPath := filepath.Join(dir, archive.MetaName)
+	for attempt := 0; ; attempt++ {
+		before, _ := vfs.ReadFile(fsys, metaPath)
+		evs, err := archive.OpenEvents(fsys, dir)
+		if err != nil {
+			return nil, err
+		}
+		s := &Stream{o: o, fsys: fsys, dir: dir, evs: evs, rep: book.NewReplayer(book.Options{Strict: o.Strict})}
+		if o.NoCheckpoints {
+			return s, nil
+		}
+		s.openCheckpoints()
+		after, _ := vfs.ReadFile(fsys, metaPath)
+		if bytes.Equal(before, after) {
+			return s, nil
+		}
+		s.Close()
+		if attempt == 2 {
+			return nil, fmt.Errorf("replay: %s keeps changing while being opened", dir)
+		}
+	}
+}
+
+// openCheckpoints opens checkpoints.ckpt if it is there and well formed.
+func (s *Stream) openCheckpoints() {
+	f, err := s.fsys.Open(filepath.Join(s.dir, archive.CheckpointsName))
+	if err != nil {
+		return // absent (fs.ErrNotExist) or unreadable: replay from the start
+	}
+	st, err := f.Stat()
+	if err == nil {
+		s.ckpt, err = book.OpenCheckpointFile(f, st.Size())
+	}
+	if err != nil {
+		f.Close()
+		s.ckpt = nil
+		return
+	}
+	s.ckptF = f
+}
+
+func (s *Stream) ts(ev *protocol.Event) uint64 {
+	if s.o.ExchangeTime {
+		return ev.ExchangeTS
+	}
+	return ev.IngestTS
+}
+
+// advance applies, silently, every event up to (not including) the first
+// whose timestamp is > t, which it keeps pending. It starts from the best
+// checkpoint when there is one. Only a fresh stream may advance.
+func (s *Stream) advance(t uint64) error {
+	restored := false
+	var want uint64 // seq of the first event after the checkpoint
+	if s.ckpt != nil {
+		var err error
+		if restored, want, err = s.restore(t); err != nil {
+			return err
+		}
+	}
+	for {
+		ev, err := s.evs.Next()
+		if restored {
+			restored = false
+			// A checkpoint from other segments (its position not a record
+			// boundary, or another record's) cannot be used: start over. Real
+			// damage there is met again on the way from the start.
+			if err != nil && err != io.EOF || err == nil && ev.Seq != want {
+				if err := s.restart(); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if s.ts(ev) > t {
+			s.pending = ev
+			return nil
+		}
+		// Silently applied events do not stop the replay: Strict errors are
+		// in Stats, and an event the book cannot apply leaves it unchanged,
+		// as when the checkpoints were built (so the book is the same with or
+		// without them).
+		s.apply(ev)
+	}
+}
+
+// restore loads the last checkpoint at or before t and seeks there. It
+// reports whether it did, and the seq the next event must have. A checkpoint
+// that cannot be used leaves the stream at its start.
+func (s *Stream) restore(t uint64) (ok bool, want uint64, err error) {
+	i, found := s.ckpt.Find(t, s.o.ExchangeTime)
+	if !found {
+		return false, 0, nil
+	}
+	var cp book.Checkpoint
+	if err := s.ckpt.Load(i, &cp); err != nil {
+		return false, 0, nil
+	}
+	if cp.Stats.Events == 0 {
+		return false, 0, nil // the state at the start: nothing to skip
+	}
+	if err := s.evs.Seek(cp.SegmentID, cp.Offset); err != nil {
+		if segment.IsCorruption(err) {
+			return false, 0, err // the segment itself is damaged
+		}
+		return false, 0, s.restart()
+	}
+	if err := s.rep.Restore(&cp); err != nil {
+		return false, 0, s.restart()
+	}
+	if s.o.ExchangeTime {
+		s.lastTS = cp.ExchangeTS
+	} else {
+		s.lastTS = cp.IngestTS
+	}
+	return true, cp.Seq + 1, nil
+}
+
+// restart drops the checkpoints and rewinds to the first event.
+func (s *Stream) restart() error {
+	s.closeCheckpoints()
+	s.rep = book.NewReplayer(book.Options{Strict: s.o.Strict})
+	s.lastTS = 0
+	segs := s.evs.Segments()
+	if len(segs) == 0 {
+		return nil
+	}
+	return s.evs.Seek(segs[0].ID, segment.HeaderSize)
+}
+
+func (s *Stream) apply(ev *protocol.Event) error {
+	err := s.rep.Apply(ev)
+	if err == nil || isStrict(err) {
+		s.lastTS = s.ts(ev) // applied (strict errors come after applying)
+	}
+	return err
+}
+
+// isStrict reports whether err is a Strict-mode error (*book.GapError,
+// *book.CrossedError or both joined): the event was applied.
+func isStrict(err error) bool {
+	var g *book.GapError
+	var c *book.CrossedError
+	return errors.As(err, &g) || errors.As(err, &c)
+}
+
+// Next applies the next event to the book and returns it; the event is
+// valid until the next call. It returns io.EOF at the end of the stream and
+// at the first event whose timestamp is >= To (which is not applied; later
+// calls return io.EOF again). With Strict, a *book.GapError or
+// *book.CrossedError is returned together with the event, after it has been
+// applied; Next may be called again to go on. Any other error (a damaged
+// record: *segment.CorruptionError; an event the book cannot apply) comes
+// with a nil event, and the book is unchanged.
+func (s *Stream) Next() (*protocol.Event, error) {
+	ev := s.pending
+	if ev == nil {
+		var err error
+		if ev, err = s.evs.Next(); err != nil {
+			return nil, err
+		}
+	}
+	if s.o.To > 0 && s.ts(ev) >= s.o.To {
+		s.pending = ev
+		return nil, io.EOF
+	}
+	s.pending = nil
+	if err := s.apply(ev); err != nil {
+		if isStrict(err) {
+			return ev, err
+		}
+		return nil, err
+	}
+	return ev, nil
+}
+
+// Book returns the book as of the last event applied. Read it, do not
+// change it; it is valid until Close.
+func (s *Stream) Book() *book.Book { return s.rep.Book() }
+
+// Stats returns the replay statistics since the start of the stream (a
+// restored checkpoint carries the counts of the events before it).
+func (s *Stream) Stats() book.Stats { return s.rep.Stats() }
+
+// LastTS returns the timestamp, on the chosen timeline, of the last event
+// applied (0 if none).
+func (s *Stream) LastTS() uint64 { return s.lastTS }
+
+// Close closes the stream's files.
+func (s *Stream) Close() error {
+	s.closeCheckpoints()
+	return s.evs.Close()
+}
+
+func (s *Stream) closeCheckpoints() {
+	if s.ckptF != nil {
+		s.ckptF.Close()
+		s.ckptF = nil
+	}
+	s.ckpt = nil
+}
