@@ -207,6 +207,11 @@ func TestRoundTrip(t *testing.T) {
 		}
 		cases = append(cases, tc{"rule " + name, p, nil})
 	}
+	if !testing.Short() {
+		gen := generate(t, "binance-futures_incremental_book_L2_2024-05-01_BTCUSDT.csv.gz",
+			"-rows", "1000000", "-resnap-every", "100000")
+		cases = append(cases, tc{"tardisgen 1M rows", gen, nil})
+	}
 	for _, c := range cases {
 		for _, compress := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/compress=%v", c.name, compress), func(t *testing.T) {
@@ -214,6 +219,9 @@ func TestRoundTrip(t *testing.T) {
 				o := importOpts(root, c.path)
 				o.Compress = compress
 				o.SegmentSize = 64 << 10 // several segments even for small inputs
+				if strings.HasPrefix(c.name, "tardisgen") {
+					o.SegmentSize = 4 << 20
+				}
 				res := mustImport(t, o)
 				input, err := os.ReadFile(c.path)
 				if err != nil {
