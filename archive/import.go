@@ -108,7 +108,7 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	}
 	defer t.abort()
 
-	done, err := checkExisting(t, hash, o.Force, res)
+	done, err := checkExisting(t, o.Input, hash, o.Force, res)
 	if done || err != nil {
 		return res, err
 	}
@@ -118,6 +118,15 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 		return nil, err
 	}
 	defer w.Abort()
+	// Book checkpoints are built as the events go by, not by reading the
+	// segments back.
+	var ck *ckptBuilder
+	if o.CheckpointEvery >= 0 {
+		if ck, err = newCkptBuilder(o.FS, t.staging, o.CheckpointEvery); err != nil {
+			return nil, err
+		}
+		defer ck.abort()
+	}
 	var (
 		buf    []byte
 		seq    uint64
@@ -134,8 +143,14 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 		if buf, err = protocol.AppendEvent(buf[:0], &ev); err != nil {
 			return nil, fmt.Errorf("%s: line %d: %w", o.Input, r.Line(), err)
 		}
-		if _, err = w.Append(protocol.TypeBookEvent, ev.IngestTS, buf); err != nil {
+		var pos segment.Position
+		if pos, err = w.Append(protocol.TypeBookEvent, ev.IngestTS, buf); err != nil {
 			return nil, err
+		}
+		if ck != nil {
+			if err := ck.add(pos, &ev); err != nil {
+				return nil, err
+			}
 		}
 		if seq == 0 || ev.IngestTS != lastTS {
 			res.Groups++
@@ -161,15 +176,23 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	res.Rows, res.Events, res.Segments = r.Rows(), int64(seq), len(w.Published())
+	if ck != nil {
+		if err := ck.finish(); err != nil {
+			return nil, err
+		}
+	}
+	published := w.PublishedFiles()
+	res.Rows, res.Events, res.Segments = r.Rows(), int64(seq), len(published)
 	if o.Progress != nil {
 		o.Progress(total, total, res.Rows)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := finishStaging(ctx, t, o.FS, o.CheckpointEvery, o.Compress); err != nil {
-		return nil, err
+	if o.Compress {
+		if err := compressDir(ctx, o.FS, t.staging); err != nil {
+			return nil, err
+		}
 	}
 	m := &Meta{
 		Venue: p.Venue, SymbolCode: p.Symbol, IngestTimeNS: time.Now().UnixNano(),
@@ -182,7 +205,13 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	if res.Events > 0 {
 		m.EventTimeRange = &[2]uint64{res.MinTS, res.MaxTS}
 	}
-	if err := t.publish(m); err != nil {
+	// The segments' hashes were computed as they were written; with
+	// --compress their .q files are gone and the .q.zst are hashed.
+	known := make(map[string]FileEntry, len(published))
+	for _, p := range published {
+		known[p.Name] = FileEntry{Name: p.Name, Size: p.Size, Blake3: p.Blake3}
+	}
+	if err := t.publishKnown(m, known); err != nil {
 		return nil, err
 	}
 	if err := writeLedger(o.FS, o.Root, p, m, o.Input, res.MinTS, res.MaxTS); err != nil {
@@ -191,24 +220,9 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	return res, nil
 }
 
-// finishStaging adds checkpoints and compresses, in the staging directory.
-func finishStaging(ctx context.Context, t *txn, fsys vfs.FS, ckptEvery int, compress bool) error {
-	if ckptEvery >= 0 {
-		if err := buildCheckpoints(ctx, fsys, t.staging, ckptEvery); err != nil {
-			return err
-		}
-	}
-	if compress {
-		if err := compressDir(ctx, fsys, t.staging); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // checkExisting decides what an import meets: nothing, the same file
 // (done), or other data (refused without --force).
-func checkExisting(t *txn, hash string, force bool, res *ImportResult) (done bool, err error) {
+func checkExisting(t *txn, input, hash string, force bool, res *ImportResult) (done bool, err error) {
 	old, err := ReadMeta(t.fsys, t.dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -235,14 +249,19 @@ func checkExisting(t *txn, hash string, force bool, res *ImportResult) (done boo
 		res.MinTS, res.MaxTS = old.EventTimeRange[0], old.EventTimeRange[1]
 	}
 	if _, err := readLedger(t.fsys, t.root, t.p, hash); err != nil {
-		return true, writeLedger(t.fsys, t.root, t.p, old, old.Source, res.MinTS, res.MaxTS)
+		// The directory entry of a stream published just before a crash
+		// or a failed fsync may not be durable yet: sync it first.
+		if err := t.fsys.SyncDir(filepath.Dir(t.dir)); err != nil {
+			return true, err
+		}
+		return true, writeLedger(t.fsys, t.root, t.p, old, input, res.MinTS, res.MaxTS)
 	}
-	return true, nil
+	return true, removeStaleLedgers(t.fsys, t.root, t.p, hash) // a crash can also have left a replaced entry
 }
 
 func writeLedger(fsys vfs.FS, root string, p Partition, m *Meta, source string, minTS, maxTS uint64) error {
 	dir := p.LedgerDir(root)
-	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+	if err := vfs.MkdirAllSync(fsys, dir, 0o755); err != nil {
 		return err
 	}
 	if abs, err := filepath.Abs(source); err == nil {

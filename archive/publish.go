@@ -35,7 +35,7 @@ func begin(fsys vfs.FS, root string, p Partition) (*txn, error) {
 	}
 	t := &txn{fsys: fsys, root: root, p: p, dir: p.Dir(root), staging: p.stagingPath(root)}
 	parent := filepath.Dir(t.dir)
-	if err := fsys.MkdirAll(parent, 0o755); err != nil {
+	if err := vfs.MkdirAllSync(fsys, parent, 0o755); err != nil {
 		return nil, err
 	}
 	lock, err := fsys.Lock(p.lockPath(root))
@@ -103,8 +103,12 @@ func (t *txn) linkExisting() error {
 
 // publish writes meta.json (with a fresh manifest) into the staging
 // directory and makes it the stream directory in one atomic step.
-func (t *txn) publish(m *Meta) error {
-	files, err := manifest(t.fsys, t.staging)
+func (t *txn) publish(m *Meta) error { return t.publishKnown(m, nil) }
+
+// publishKnown is publish, with the manifest entries of files whose hash
+// is already known (see manifestWith).
+func (t *txn) publishKnown(m *Meta, known map[string]FileEntry) error {
+	files, err := manifestWith(t.fsys, t.staging, known)
 	if err != nil {
 		return err
 	}
@@ -124,15 +128,31 @@ func (t *txn) publish(m *Meta) error {
 	} else if err := t.fsys.RenameNoReplace(t.staging, t.dir); err != nil {
 		return err
 	}
-	if err := t.fsys.SyncDir(parent); err != nil {
-		return err
-	}
+	// The rename is the commit point: from here the new stream is what
+	// readers see, so nothing may treat it as unpublished.
 	t.done = true
+	if err := t.fsys.SyncDir(parent); err != nil {
+		return &notDurableError{t.dir, err}
+	}
 	// The staging path now holds the old stream (or nothing); a failure to
 	// remove it is harmless, the next writer sweeps it.
 	t.fsys.RemoveAll(t.staging)
 	return nil
 }
+
+// notDurableError reports a stream that was published (readers see it) but
+// whose directory entry could not be fsynced: a power loss might still undo
+// it. Rerunning the same command makes it durable and writes the ledger.
+type notDurableError struct {
+	dir string
+	err error
+}
+
+func (e *notDurableError) Error() string {
+	return fmt.Sprintf("%s published, but fsync of its directory failed (rerun to make it durable): %v", e.dir, e.err)
+}
+
+func (e *notDurableError) Unwrap() error { return e.err }
 
 // abort removes the staging directory and releases the lock. It is safe
 // after publish.

@@ -2,17 +2,41 @@ package segment
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
+	"os"
 	"path/filepath"
+	"sync"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
-// writeBufSize is how much the writer buffers before a write syscall.
-const writeBufSize = 1 << 20
+const (
+	// writeBufSize is how much the writer buffers before handing the bytes
+	// to the segment's background goroutine, which writes them with one
+	// write syscall. Larger buffers cost more system time per byte: the
+	// kernel copies them from beyond the CPU caches.
+	writeBufSize = 256 << 10
+	// writeBufs buffers circulate between the writer and the goroutine:
+	// one being filled, the others queued or being written. Memory stays at
+	// writeBufs*writeBufSize whatever the input.
+	writeBufs = 8
+)
+
+// syncEvery: each time this many more bytes of a segment are written to an
+// OS file, a second background goroutine fsyncs it, so that the fsync at
+// seal, which the caller waits for, has little left to do. On virtual disks
+// an fsync costs time in proportion to the data written since the last one,
+// even when the kernel has already written it back. A variable for tests.
+var syncEvery int64 = 16 << 20
+
+// fileSync is how the background syncer fsyncs; a variable for tests.
+var fileSync = (*os.File).Sync
 
 // ErrClosed is returned by a Writer used after Close or Abort.
 var ErrClosed = errors.New("segment: writer closed")
@@ -40,6 +64,13 @@ type WriterOptions struct {
 // therefore leaves at most a .tmp, which readers ignore, never a torn .q.
 // The bytes written depend only on the options and the appends.
 //
+// Append only copies records into a buffer: while a segment is open, a
+// background goroutine writes full buffers to the file, so that the caller's
+// work overlaps the write syscalls, and computes the blake3 of the segment
+// as it will be once sealed (PublishedFiles). A write error is sticky and
+// returned by the next Append or by Close. The goroutine exists only while a
+// segment is open: Close or Abort ends it.
+//
 // A Writer is not safe for concurrent use.
 type Writer struct {
 	fs      vfs.FS
@@ -51,12 +82,23 @@ type Writer struct {
 	f    vfs.File // open .tmp, nil between segments
 	tmp  string   // its path, "" when there is none to clean up
 	size int64    // bytes in the open segment, buffered ones included
-	buf  []byte   // bytes not yet written to f
+	buf  []byte   // the buffer being filled; nil when the writer holds none
+	bg   *flusher // writes the open segment's buffers; nil between segments
+	free chan []byte
+	nbuf int // buffers allocated, at most writeBufs
 
 	hdr       [HeaderSize]byte
-	published []uint32
+	published []PublishedFile
 	err       error // sticky: the first failure
 	closed    bool
+}
+
+// PublishedFile describes a segment the writer published.
+type PublishedFile struct {
+	ID     uint32
+	Name   string // file name in the directory (NNNNNNNNN.q)
+	Size   int64
+	Blake3 string // hex blake3 of the file's bytes, as published
 }
 
 // NewWriter returns a writer for the existing directory dir. It does no
@@ -75,6 +117,7 @@ func NewWriter(dir string, opts WriterOptions) (*Writer, error) {
 	if w.id > MaxID {
 		return nil, fmt.Errorf("segment: FirstID %d is above MaxID %d", w.id, MaxID)
 	}
+	w.free = make(chan []byte, writeBufs)
 	return w, nil
 }
 
@@ -131,28 +174,55 @@ func (w *Writer) Append(typeID uint16, timestampNS uint64, payload []byte) (Posi
 	return pos, nil
 }
 
-// write buffers p, writing the buffer out when it fills. Payloads larger
-// than the buffer go straight to the file rather than through it.
+// write buffers p, handing full buffers to the background goroutine.
 func (w *Writer) write(p []byte) error {
-	if len(w.buf)+len(p) > cap(w.buf) {
-		if err := w.flush(); err != nil {
-			return err
-		}
-		if len(p) > cap(w.buf) {
-			return writeFull(w.f, p)
-		}
+	if len(w.buf)+len(p) <= cap(w.buf) {
+		w.buf = append(w.buf, p...)
+		return nil
 	}
-	w.buf = append(w.buf, p...)
+	for len(p) > 0 {
+		if len(w.buf) == cap(w.buf) {
+			if err := w.handOff(); err != nil {
+				return err
+			}
+		}
+		k := copy(w.buf[len(w.buf):cap(w.buf)], p)
+		w.buf = w.buf[:len(w.buf)+k]
+		p = p[k:]
+	}
 	return nil
 }
 
-func (w *Writer) flush() error {
-	if len(w.buf) == 0 {
-		return nil
+// handOff queues the buffer, if it holds anything, to be written, and
+// takes an empty one. It returns the background goroutine's error, if any.
+func (w *Writer) handOff() error {
+	if err := w.bg.failed(); err != nil {
+		return err
 	}
-	err := writeFull(w.f, w.buf)
-	w.buf = w.buf[:0]
-	return err
+	if len(w.buf) > 0 {
+		w.bg.jobs <- w.buf // never blocks: the channel holds every buffer
+		w.buf = nil
+	}
+	if w.buf == nil {
+		w.buf = w.getBuf()
+	}
+	return nil
+}
+
+// getBuf returns an empty buffer: an idle one, a new one while fewer than
+// writeBufs exist, or else the next one the background goroutine is done
+// with.
+func (w *Writer) getBuf() []byte {
+	select {
+	case b := <-w.free:
+		return b
+	default:
+	}
+	if w.nbuf < writeBufs {
+		w.nbuf++
+		return make([]byte, 0, writeBufSize)
+	}
+	return <-w.free
 }
 
 func writeFull(f vfs.File, p []byte) error {
@@ -168,9 +238,6 @@ func (w *Writer) create() error {
 	if w.id > MaxID {
 		return fmt.Errorf("segment: segment id %d is above MaxID %d", w.id, MaxID)
 	}
-	if w.buf == nil {
-		w.buf = make([]byte, 0, writeBufSize)
-	}
 	tmp := filepath.Join(w.dir, Name(w.id)+sufTmp)
 	f, err := w.fs.Create(tmp)
 	if err != nil {
@@ -181,6 +248,13 @@ func (w *Writer) create() error {
 	binary.LittleEndian.PutUint32(h[offMagic:], Magic)
 	binary.LittleEndian.PutUint32(h[offVersion:], Version)
 	binary.LittleEndian.PutUint32(h[offSegmentID:], w.id)
+	// The hash covers the header as it will be once sealed.
+	sealed := h
+	binary.LittleEndian.PutUint32(sealed[offSegFlags:], FlagSealed)
+	w.bg = startFlusher(f, w.free, sealed[:])
+	if w.buf == nil {
+		w.buf = w.getBuf()
+	}
 	// flags stay 0 until the segment is sealed: a reader that somehow got
 	// hold of a half-written file would refuse it.
 	w.buf = append(w.buf[:0], h[:]...)
@@ -189,7 +263,8 @@ func (w *Writer) create() error {
 
 // seal publishes the open segment.
 func (w *Writer) seal() error {
-	if err := w.flush(); err != nil {
+	sum, err := w.stopFlusher(true)
+	if err != nil {
 		return err
 	}
 	var flags [4]byte
@@ -208,15 +283,45 @@ func (w *Writer) seal() error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	if err := w.fs.RenameNoReplace(w.tmp, filepath.Join(w.dir, Name(w.id))); err != nil {
+	name := Name(w.id)
+	if err := w.fs.RenameNoReplace(w.tmp, filepath.Join(w.dir, name)); err != nil {
 		return err
 	}
 	// The .q exists from here on, complete and sealed, even if the
 	// directory fsync below fails (then its name may not survive a crash).
 	w.tmp = ""
-	w.published = append(w.published, w.id)
+	w.published = append(w.published, PublishedFile{ID: w.id, Name: name, Size: w.size, Blake3: sum})
 	w.id++
 	return w.fs.SyncDir(w.dir)
+}
+
+// stopFlusher ends the open segment's background goroutine, after it has
+// written the buffered bytes when write is set, and returns the hex blake3
+// of the segment as sealed.
+func (w *Writer) stopFlusher(write bool) (string, error) {
+	bg := w.bg
+	if bg == nil {
+		return "", nil
+	}
+	w.bg = nil
+	if write && len(w.buf) > 0 && bg.failed() == nil {
+		bg.jobs <- w.buf
+		w.buf = nil
+	}
+	close(bg.jobs)
+	<-bg.done
+	if bg.err != nil {
+		return "", bg.err
+	}
+	if !write {
+		return "", nil
+	}
+	if bg.off != w.size {
+		// Cannot happen; but a hash of other bytes than the file's must
+		// never be published.
+		return "", fmt.Errorf("segment: internal error: wrote %d bytes of a %d-byte segment", bg.off, w.size)
+	}
+	return hex.EncodeToString(bg.hash.Sum(nil)), nil
 }
 
 // fail makes err sticky and removes the unpublished segment.
@@ -227,6 +332,7 @@ func (w *Writer) fail(err error) error {
 }
 
 func (w *Writer) discard() {
+	w.stopFlusher(false)
 	if w.f != nil {
 		w.f.Close()
 		w.f = nil
@@ -266,7 +372,124 @@ func (w *Writer) Abort() {
 
 // Published returns the ids of the segments published so far, in order.
 func (w *Writer) Published() []uint32 {
-	return append([]uint32(nil), w.published...)
+	ids := make([]uint32, len(w.published))
+	for i, p := range w.published {
+		ids[i] = p.ID
+	}
+	return ids
+}
+
+// PublishedFiles describes the segments published so far, in order, with
+// the size and blake3 of each file as the writer wrote it.
+func (w *Writer) PublishedFiles() []PublishedFile {
+	return append([]PublishedFile(nil), w.published...)
+}
+
+// flusher writes one segment's buffers, in order, in its own goroutine,
+// and hashes the bytes it wrote, with the header as it will be once sealed.
+type flusher struct {
+	f    vfs.File
+	jobs chan []byte // buffers to write, in file order
+	free chan []byte // where written buffers go back
+	done chan struct{}
+
+	mu  sync.Mutex
+	err error // the first write error; then the rest is not written
+
+	// Owned by the goroutine until done is closed.
+	hash   *blake3.Hasher
+	off    int64 // bytes written
+	synced int64 // off when the syncer was last kicked
+
+	// The syncer, for OS files only: test file systems count and fail
+	// operations, which must not depend on goroutine timing.
+	sync      func() error
+	syncEvery int64
+	kick      chan struct{}
+	syncDone  chan struct{}
+}
+
+func startFlusher(f vfs.File, free chan []byte, sealedHeader []byte) *flusher {
+	b := &flusher{
+		f: f, free: free,
+		jobs: make(chan []byte, writeBufs),
+		done: make(chan struct{}),
+		hash: blake3.New(),
+	}
+	b.hash.Write(sealedHeader)
+	if of, ok := f.(*os.File); ok {
+		fsync := fileSync
+		b.sync, b.syncEvery = func() error { return fsync(of) }, syncEvery
+		b.kick = make(chan struct{}, 1)
+		b.syncDone = make(chan struct{})
+		go b.runSyncer()
+	}
+	go b.run()
+	return b
+}
+
+func (b *flusher) failed() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
+}
+
+func (b *flusher) setErr(err error) {
+	b.mu.Lock()
+	if b.err == nil {
+		b.err = err
+	}
+	b.mu.Unlock()
+}
+
+func (b *flusher) run() {
+	defer close(b.done)
+	for p := range b.jobs {
+		if b.failed() == nil {
+			if err := b.write(p); err != nil {
+				b.setErr(err)
+			}
+		}
+		b.free <- p[:0] // never blocks: the channel holds every buffer
+	}
+	if b.kick != nil {
+		close(b.kick)
+		<-b.syncDone
+	}
+}
+
+func (b *flusher) write(p []byte) error {
+	if err := writeFull(b.f, p); err != nil {
+		return err
+	}
+	h := p
+	if b.off == 0 {
+		h = p[HeaderSize:] // the unsealed header; the sealed one is hashed
+	}
+	b.hash.Write(h)
+	b.off += int64(len(p))
+	if b.kick != nil && b.off-b.synced >= b.syncEvery {
+		select {
+		case b.kick <- struct{}{}:
+		default: // a sync is pending: it will cover these bytes too
+		}
+		b.synced = b.off
+	}
+	return nil
+}
+
+// runSyncer fsyncs the file each time it is kicked. Its errors are the
+// segment's: an fsync error reported here may not be reported again to the
+// fsync at seal, so it must fail the segment.
+func (b *flusher) runSyncer() {
+	defer close(b.syncDone)
+	for range b.kick {
+		if b.failed() == nil {
+			if err := b.sync(); err != nil {
+				b.setErr(err)
+			}
+		}
+	}
 }
 
 // zeros is a source of padding and of zeroes to compare against.

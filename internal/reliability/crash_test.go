@@ -612,12 +612,7 @@ func (sc *scenario) killAt(t *testing.T, o op, delay time.Duration) (ok bool, st
 		fail("after the rerun the stream differs from an uninterrupted run's:\n%s", diff)
 	}
 	if got := ledgerFiles(t, filepath.Join(root, bigLedger)); !maps.Equal(got, sc.new.ledger) {
-		diff := diffJSON(sc.new.ledger, got)
-		if onlySourcePath(diff) {
-			knownBug(t, "ledger-source-path", "%s, %v: after the rerun: %s", sc.name, o, diff)
-		} else {
-			fail("after the rerun the ledger differs from an uninterrupted run's:\n%s", diff)
-		}
+		fail("after the rerun the ledger differs from an uninterrupted run's:\n%s", diffJSON(sc.new.ledger, got))
 	}
 	if l := leftovers(t, root); len(l) > 0 {
 		fail("after the rerun, left behind: %v", l)
@@ -744,14 +739,4 @@ func verifyOK(t testing.TB, root string, notes bool) string {
 		return r.String() + "\n" + r.stdout
 	}
 	return ""
-}
-
-// onlySourcePath tells whether a diffJSON differs only in source_path.
-func onlySourcePath(diff string) bool {
-	for _, l := range strings.Split(diff, "\n") {
-		if !strings.Contains(l, ": source_path is ") {
-			return false
-		}
-	}
-	return diff != ""
 }
