@@ -33,11 +33,10 @@ func OpenEvents(fsys vfs.FS, dir string) (*Events, error) {
 // Next returns the next event, valid until the following call; io.EOF at
 // the end. A damaged record is a *segment.CorruptionError.
 func (e *Events) Next() (*protocol.Event, error) {
-	rec, err := e.r.Next()
-	if err != nil {
+	rec := &e.rec // filled in place: Next runs once per event
+	if err := e.r.NextInto(rec); err != nil {
 		return nil, err
 	}
-	e.rec = rec
 	if rec.TypeID != protocol.TypeBookEvent {
 		return nil, &segment.CorruptionError{Path: e.path(), Offset: rec.Offset, Seq: rec.Seq, HasSeq: true,
 			Err: fmt.Errorf("type_id 0x%04x is not a BookEvent", rec.TypeID)}
@@ -54,7 +53,8 @@ func (e *Events) Next() (*protocol.Event, error) {
 	return &e.ev, nil
 }
 
-// Record is the segment record of the last event returned.
+// Record is the segment record of the last event returned (unspecified
+// after Next returns an error).
 func (e *Events) Record() segment.Record { return e.rec }
 
 // Seek positions the reader at a record boundary.

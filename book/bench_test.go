@@ -96,7 +96,24 @@ func realisticStream(depth, n int, seed uint64) []protocol.Event {
 // BenchmarkReplay replays diffs of a realistic stream into a 1000-level
 // book; one op is one event, levels/s counts level updates.
 func BenchmarkReplay(b *testing.B) {
-	evs := realisticStream(1000, 1<<16, 1)
+	b.Run("dense", func(b *testing.B) { benchReplay(b, realisticStream(1000, 1<<16, 1)) })
+	// The same stream with prices 1000 units apart (a book scale finer
+	// than the tick): the window holds a level or two, the rest is searched.
+	sparse := realisticStream(1000, 1<<16, 1)
+	for i := range sparse {
+		ev := &sparse[i]
+		m := 1000 * pow10[2-ev.PriceScale] // to hundredths, then 1000 apart
+		for _, lv := range [][]protocol.Level{ev.Bids, ev.Asks} {
+			for j := range lv {
+				lv[j].Price *= m
+			}
+		}
+		ev.PriceScale = 2
+	}
+	b.Run("sparse", func(b *testing.B) { benchReplay(b, sparse) })
+}
+
+func benchReplay(b *testing.B, evs []protocol.Event) {
 	r := NewReplayer(Options{Strict: true})
 	if err := r.Apply(&evs[0]); err != nil {
 		b.Fatal(err)

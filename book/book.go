@@ -9,14 +9,18 @@
 // 10^k, with an overflow check), a smaller one is scaled up to the book's.
 // No digit is ever lost and no floating point is used.
 //
-// Representation: per side one slice sorted by a key, ascending, so that the
-// best level is at the END. The key is the price for bids and the bitwise
-// complement of the price for asks (^p reverses the order), so one search and
-// one insert routine serve both sides. Updates in real streams cluster at the
-// top of the book, so a search first checks the last few levels (without
-// branches, since where an update lands is unpredictable) and an insert or
-// delete moves only the few levels above it. Large updates (snapshots) are
-// sorted and merged instead of inserted one by one.
+// Representation. Each side is keyed so that the best level has the largest
+// key: the key is the price for bids and its bitwise complement for asks
+// (^p reverses the order), so one set of routines serves both sides. Updates
+// in real streams cluster within a few dozen ticks of the top, so the keys
+// near the best level live in a direct-indexed window (an array by key -
+// base, with an occupancy bitmap), where setting, inserting or removing a
+// level is a store at a computed index; the levels below the window stay in
+// a sorted slice (binary search; an insert moves the levels above it). The
+// window follows the best level as it moves. Large updates (snapshots) are
+// sorted and merged instead of inserted one by one. Every operation is
+// exact for any uint64 price: the window is only a faster place to keep
+// some of the keys.
 package book
 
 import (
@@ -65,9 +69,39 @@ var pow10 = [protocol.MaxScale + 1]uint64{
 // large snapshot one level at a time would move O(n²) levels.
 const bulkMin = 64
 
-// side holds one side's levels with Price replaced by the key (price ^ mask),
-// ascending, best at the end.
-type side []protocol.Level
+// The window: winSize consecutive keys, stored by key - base.
+const (
+	winBits  = 9
+	winSize  = 1 << winBits
+	winWords = winSize / 64
+	// winHead is the slot a recentred window puts its target key (normally
+	// the best level) at: a quarter of the window stays free above it for
+	// prices that improve, three quarters hold the levels below.
+	winHead = winSize * 3 / 4
+	// maxBase keeps base + winSize - 1 within 64 bits.
+	maxBase = math.MaxUint64 - (winSize - 1)
+)
+
+// side holds one side's levels by key (price ^ mask, so that the best level
+// has the largest key) in two parts:
+//
+//   - the window: the keys in [base, base+winSize), each at slot key-base
+//     of sz (size 0: no level), with occ marking the occupied slots;
+//   - rest: every key below base, sorted ascending (best at the end), with
+//     Price holding the key.
+//
+// No key is above the window. The window is kept near the best level,
+// where almost all updates land, so an update there is a store at a
+// computed index: no search and no levels to move.
+type side struct {
+	rest []protocol.Level
+	base uint64
+	n    int // levels in the window
+	hi   int // one above the highest occupied slot; 0 when the window is empty
+	occ  [winWords]uint64
+	sz   [winSize]uint64
+	tmp  []protocol.Level // recentre scratch
+}
 
 // mask turns a price into its key and back: 0 for bids, all ones for asks.
 func (s Side) mask() uint64 { return 0 - uint64(s) }
@@ -76,8 +110,8 @@ func (s Side) mask() uint64 { return 0 - uint64(s) }
 // 0/0; New is equivalent. A Book is not safe for concurrent use.
 type Book struct {
 	sides      [2]side
-	spare      side // merge output buffer, swapped with a side after a bulk update
-	batch      side // bulk update scratch
+	spare      []protocol.Level // merge output buffer, swapped with a side's rest after a bulk update
+	batch      []protocol.Level // bulk update scratch
 	priceScale uint8
 	sizeScale  uint8
 }
@@ -90,31 +124,29 @@ func (b *Book) Scales() (price, size uint8) { return b.priceScale, b.sizeScale }
 
 // Clear empties the book and resets its scales to 0, keeping its buffers.
 func (b *Book) Clear() {
-	b.sides[Bid] = b.sides[Bid][:0]
-	b.sides[Ask] = b.sides[Ask][:0]
+	b.sides[Bid].clear()
+	b.sides[Ask].clear()
 	b.priceScale, b.sizeScale = 0, 0
 }
 
 // Len returns the number of levels on side s.
-func (b *Book) Len(s Side) int { return len(b.sides[s]) }
+func (b *Book) Len(s Side) int { return b.sides[s].len() }
 
 // Best returns the best level of side s (highest bid, lowest ask).
 func (b *Book) Best(s Side) (protocol.Level, bool) {
-	lv := b.sides[s]
-	if len(lv) == 0 {
-		return protocol.Level{}, false
-	}
-	l := lv[len(lv)-1]
+	l, ok := b.sides[s].best()
 	l.Price ^= s.mask()
-	return l, true
+	return l, ok
 }
 
 // Top appends up to n levels of side s to dst, best first.
 func (b *Book) Top(s Side, n int, dst []protocol.Level) []protocol.Level {
-	lv := b.sides[s]
 	m := s.mask()
-	for i := len(lv) - 1; i >= 0 && n > 0; i-- {
-		dst = append(dst, protocol.Level{Price: lv[i].Price ^ m, Size: lv[i].Size})
+	for l := range b.sides[s].levels() {
+		if n <= 0 {
+			break
+		}
+		dst = append(dst, protocol.Level{Price: l.Price ^ m, Size: l.Size})
 		n--
 	}
 	return dst
@@ -124,10 +156,9 @@ func (b *Book) Top(s Side, n int, dst []protocol.Level) []protocol.Level {
 // not be changed during the iteration.
 func (b *Book) All(s Side) iter.Seq[protocol.Level] {
 	return func(yield func(protocol.Level) bool) {
-		lv := b.sides[s]
 		m := s.mask()
-		for i := len(lv) - 1; i >= 0; i-- {
-			if !yield(protocol.Level{Price: lv[i].Price ^ m, Size: lv[i].Size}) {
+		for l := range b.sides[s].levels() {
+			if !yield(protocol.Level{Price: l.Price ^ m, Size: l.Size}) {
 				return
 			}
 		}
@@ -136,24 +167,20 @@ func (b *Book) All(s Side) iter.Seq[protocol.Level] {
 
 // Size returns the size at price (book scale) on side s.
 func (b *Book) Size(s Side, price uint64) (uint64, bool) {
-	lv := b.sides[s]
-	k := price ^ s.mask()
-	if i := search(lv, k); i < len(lv) && lv[i].Price == k {
-		return lv[i].Size, true
-	}
-	return 0, false
+	return b.sides[s].get(price ^ s.mask())
 }
 
 // Crossed reports whether both sides are non-empty and best bid >= best ask.
 func (b *Book) Crossed() bool {
-	bids, asks := b.sides[Bid], b.sides[Ask]
-	return len(bids) > 0 && len(asks) > 0 && bids[len(bids)-1].Price >= ^asks[len(asks)-1].Price
+	bid, okb := b.sides[Bid].bestKey()
+	ask, oka := b.sides[Ask].bestKey()
+	return okb && oka && bid >= ^ask
 }
 
 // Set sets the level at price to size, both at the book's scales; size 0
 // removes the level. It returns true when a removed level was absent.
 func (b *Book) Set(s Side, price, size uint64) (absent bool) {
-	return setKey(&b.sides[s], price^s.mask(), size)
+	return b.sides[s].set(price^s.mask(), size)
 }
 
 // ApplyLevels applies bid and ask levels given at the scales priceScale and
@@ -195,11 +222,11 @@ func (b *Book) prepare(bids, asks []protocol.Level, ps, ss uint8) (mp, ms uint64
 	if bp > 1 {
 		// The largest price is the worst ask or the best bid.
 		var maxP uint64
-		if a := b.sides[Ask]; len(a) > 0 {
-			maxP = ^a[0].Price
+		if k, ok := b.sides[Ask].worstKey(); ok {
+			maxP = ^k
 		}
-		if bd := b.sides[Bid]; len(bd) > 0 {
-			maxP = max(maxP, bd[len(bd)-1].Price)
+		if k, ok := b.sides[Bid].bestKey(); ok {
+			maxP = max(maxP, k)
 		}
 		if maxP > math.MaxUint64/bp {
 			return 0, 0, fmt.Errorf("%w: price %d at scale %d does not fit at scale %d", ErrScaleOverflow, maxP, b.priceScale, np)
@@ -207,8 +234,8 @@ func (b *Book) prepare(bids, asks []protocol.Level, ps, ss uint8) (mp, ms uint64
 	}
 	if bs > 1 {
 		var maxS uint64
-		for _, sd := range b.sides {
-			for _, l := range sd {
+		for s := range b.sides {
+			for l := range b.sides[s].levels() {
 				maxS = max(maxS, l.Size)
 			}
 		}
@@ -232,12 +259,16 @@ func (b *Book) prepare(bids, asks []protocol.Level, ps, ss uint8) (mp, ms uint64
 	if bp > 1 || bs > 1 {
 		for s := range b.sides {
 			m := Side(s).mask()
-			sd := b.sides[s]
-			for i := range sd {
+			sd := &b.sides[s]
+			// Scaling moves keys apart, so the window cannot keep its
+			// slots: everything goes to the sorted part first.
+			sd.flush()
+			for i := range sd.rest {
 				// Multiplying by a positive constant keeps the order.
-				sd[i].Price = (sd[i].Price^m)*bp ^ m
-				sd[i].Size *= bs
+				sd.rest[i].Price = (sd.rest[i].Price^m)*bp ^ m
+				sd.rest[i].Size *= bs
 			}
+			sd.settle()
 		}
 	}
 	b.priceScale, b.sizeScale = np, ns
@@ -253,16 +284,247 @@ func (b *Book) apply(s Side, levels []protocol.Level, mp, ms uint64) (absent int
 	sd := &b.sides[s]
 	m := s.mask()
 	for _, l := range levels {
-		if setKey(sd, l.Price*mp^m, l.Size*ms) {
-			absent++
+		// set, inlined by hand: the compiler will not.
+		k, size := l.Price*mp^m, l.Size*ms
+		var a bool
+		if i := k - sd.base; i < winSize {
+			a = sd.setSlot(int(i), size)
+		} else {
+			a = sd.setOutside(k, size)
 		}
+		absent += int(b2u(a))
 	}
 	return absent
 }
 
-// setKey sets key k to size (0 removes) in *p. It returns true when a
-// removed key was absent.
-func setKey(p *side, k, size uint64) (absent bool) {
+// clear empties the side, keeping its buffers.
+func (sd *side) clear() {
+	for w := range sd.occ {
+		for x := sd.occ[w]; x != 0; x &= x - 1 {
+			sd.sz[w<<6+bits.TrailingZeros64(x)] = 0
+		}
+		sd.occ[w] = 0
+	}
+	sd.n, sd.hi = 0, 0
+	sd.rest = sd.rest[:0]
+}
+
+func (sd *side) len() int { return sd.n + len(sd.rest) }
+
+// bestKey returns the largest key.
+func (sd *side) bestKey() (uint64, bool) {
+	if sd.hi > 0 {
+		return sd.base + uint64(sd.hi-1), true
+	}
+	if len(sd.rest) > 0 {
+		return sd.rest[len(sd.rest)-1].Price, true
+	}
+	return 0, false
+}
+
+// worstKey returns the smallest key.
+func (sd *side) worstKey() (uint64, bool) {
+	if len(sd.rest) > 0 {
+		return sd.rest[0].Price, true
+	}
+	for w, x := range sd.occ {
+		if x != 0 {
+			return sd.base + uint64(w<<6+bits.TrailingZeros64(x)), true
+		}
+	}
+	return 0, false
+}
+
+// best returns the level with the largest key.
+func (sd *side) best() (protocol.Level, bool) {
+	if sd.hi > 0 {
+		return protocol.Level{Price: sd.base + uint64(sd.hi-1), Size: sd.sz[sd.hi-1]}, true
+	}
+	if len(sd.rest) > 0 {
+		return sd.rest[len(sd.rest)-1], true
+	}
+	return protocol.Level{}, false
+}
+
+// levels yields the side's levels by key, largest first.
+func (sd *side) levels() iter.Seq[protocol.Level] {
+	return func(yield func(protocol.Level) bool) {
+		if sd.hi > 0 {
+			for w := (sd.hi - 1) >> 6; w >= 0; w-- {
+				for x := sd.occ[w]; x != 0; {
+					j := 63 - bits.LeadingZeros64(x)
+					x &^= 1 << j
+					slot := w<<6 + j
+					if !yield(protocol.Level{Price: sd.base + uint64(slot), Size: sd.sz[slot]}) {
+						return
+					}
+				}
+			}
+		}
+		for i := len(sd.rest) - 1; i >= 0; i-- {
+			if !yield(sd.rest[i]) {
+				return
+			}
+		}
+	}
+}
+
+// get returns the size at key k.
+func (sd *side) get(k uint64) (uint64, bool) {
+	if i := k - sd.base; i < winSize {
+		return sd.sz[i], sd.sz[i] != 0
+	}
+	if k < sd.base {
+		if i := search(sd.rest, k); i < len(sd.rest) && sd.rest[i].Price == k {
+			return sd.rest[i].Size, true
+		}
+	}
+	return 0, false
+}
+
+// set sets key k to size (0 removes). It returns true when a removed key
+// was absent.
+func (sd *side) set(k, size uint64) (absent bool) {
+	if i := k - sd.base; i < winSize {
+		return sd.setSlot(int(i), size)
+	}
+	return sd.setOutside(k, size)
+}
+
+// setSlot sets window slot i to size. Whether it updates, inserts or
+// removes a level is unpredictable, so it does all three without branches;
+// only removing the best level takes a (rare) branch, to find the next.
+func (sd *side) setSlot(i int, size uint64) (absent bool) {
+	old := sd.sz[i]
+	sd.sz[i] = size
+	has, had := b2u(size != 0), b2u(old != 0)
+	w, sh := i>>6, uint(i&63)
+	sd.occ[w] = sd.occ[w]&^(1<<sh) | has<<sh
+	sd.n += int(has) - int(had)
+	hi := max(sd.hi, (i+1)&-int(has))
+	if uint64(hi^(i+1))|size == 0 {
+		hi = sd.topBelow(w) + 1
+	}
+	sd.hi = hi
+	return old|size == 0
+}
+
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// topBelow returns the highest occupied slot in words w, w-1, ..., 0, or
+// -1 if there is none; nothing may be occupied above word w.
+func (sd *side) topBelow(w int) int {
+	for ; w > 0 && sd.occ[w] == 0; w-- {
+	}
+	return w<<6 + 63 - bits.LeadingZeros64(sd.occ[w])
+}
+
+// setOutside sets a key outside the window. Above the window there is
+// nothing: a new level there moves the window up to it. Below, the window
+// moves down to the best level first if that has fallen into the window's
+// lower half (or the window is empty), so that the window follows a
+// falling market; the key is then in the window or, deep in the book, in
+// the sorted part.
+func (sd *side) setOutside(k, size uint64) (absent bool) {
+	if k > sd.base {
+		if size == 0 {
+			return true
+		}
+		sd.recentre(k)
+		return sd.setSlot(int(k-sd.base), size)
+	}
+	if sd.hi <= winSize/2 {
+		t := k
+		if bk, ok := sd.bestKey(); ok {
+			t = max(t, bk)
+		}
+		if windowBase(t) != sd.base {
+			sd.recentre(t)
+			if i := k - sd.base; i < winSize {
+				return sd.setSlot(int(i), size)
+			}
+		}
+	}
+	return setSorted(&sd.rest, k, size)
+}
+
+// windowBase is the base of a window that holds key t at slot winHead, or
+// as near as the ends of the key space allow.
+func windowBase(t uint64) uint64 {
+	if t < winHead {
+		return 0
+	}
+	return min(t-winHead, maxBase)
+}
+
+// recentre moves the window to windowBase(t). Its caller guarantees that t
+// is at least every key of the side, or is above the window: then no key
+// lies above the new window, and levels only move between the window and
+// the top of the sorted part. Cost: O(levels moved + winWords).
+func (sd *side) recentre(t uint64) {
+	nb := windowBase(t)
+	lv := sd.takeWindow(sd.tmp[:0])
+	sd.base = nb
+	for _, l := range lv {
+		if l.Price < nb {
+			sd.rest = append(sd.rest, l) // ascending, above all of rest
+		} else {
+			sd.place(int(l.Price-nb), l.Size)
+		}
+	}
+	for len(sd.rest) > 0 && sd.rest[len(sd.rest)-1].Price >= nb {
+		l := sd.rest[len(sd.rest)-1]
+		sd.rest = sd.rest[:len(sd.rest)-1]
+		sd.place(int(l.Price-nb), l.Size)
+	}
+	sd.tmp = lv[:0]
+}
+
+// place puts a level into an empty slot.
+func (sd *side) place(i int, size uint64) {
+	sd.sz[i] = size
+	sd.occ[i>>6] |= 1 << (i & 63)
+	sd.hi = max(sd.hi, i+1)
+	sd.n++
+}
+
+// takeWindow appends the window's levels to dst in ascending key order and
+// empties the window.
+func (sd *side) takeWindow(dst []protocol.Level) []protocol.Level {
+	if sd.n == 0 {
+		return dst
+	}
+	for w := range sd.occ {
+		for x := sd.occ[w]; x != 0; x &= x - 1 {
+			slot := w<<6 + bits.TrailingZeros64(x)
+			dst = append(dst, protocol.Level{Price: sd.base + uint64(slot), Size: sd.sz[slot]})
+			sd.sz[slot] = 0
+		}
+		sd.occ[w] = 0
+	}
+	sd.n, sd.hi = 0, 0
+	return dst
+}
+
+// flush moves the window's levels to the sorted part, which then holds the
+// whole side (a state only settle may follow).
+func (sd *side) flush() { sd.rest = sd.takeWindow(sd.rest) }
+
+// settle moves the top of the sorted part into a window at the best level.
+func (sd *side) settle() {
+	if len(sd.rest) > 0 {
+		sd.recentre(sd.rest[len(sd.rest)-1].Price)
+	}
+}
+
+// setSorted sets key k to size (0 removes) in the sorted slice *p. It
+// returns true when a removed key was absent.
+func setSorted(p *[]protocol.Level, k, size uint64) (absent bool) {
 	lv := *p
 	i := search(lv, k)
 	if i < len(lv) && lv[i].Price == k {
@@ -288,11 +550,12 @@ const topN = 8
 
 // search returns the first index i with lv[i].Price >= k (len(lv) if none).
 //
-// Updates cluster at the top of the book, and the position of an update is
-// unpredictable, so search avoids data-dependent branches: it counts the keys
-// below k among the last topN levels (the answer when any is below), else
-// bisects the rest with a branch-free loop (the borrow of k's subtraction is
-// the comparison).
+// The keys it sees are below the window, where updates are rarer but still
+// more likely near the top, and the position of an update is unpredictable,
+// so search avoids data-dependent branches: it counts the keys below k
+// among the last topN levels (the answer when any is below), else bisects
+// the rest with a branch-free loop (the borrow of k's subtraction is the
+// comparison).
 func search(lv []protocol.Level, k uint64) int {
 	n := len(lv)
 	if n >= topN {
@@ -339,7 +602,8 @@ func cmpKey(a, b protocol.Level) int {
 
 // bulk applies many levels at once with the same result as applying them one
 // by one: the levels are keyed, sorted stably (so equal prices keep their
-// order) and merged with the side into the spare buffer.
+// order) and merged with the side (flushed to its sorted part) into the
+// spare buffer.
 func (b *Book) bulk(s Side, levels []protocol.Level, mp, ms uint64) (absent int) {
 	m := s.mask()
 	batch := b.batch[:0]
@@ -359,10 +623,12 @@ func (b *Book) bulk(s Side, levels []protocol.Level, mp, ms uint64) (absent int)
 	case !asc:
 		slices.SortStableFunc(batch, cmpKey)
 	}
-	old := b.sides[s]
+	sd := &b.sides[s]
+	sd.flush()
+	old := sd.rest
 	out := b.spare[:0]
 	if need := len(old) + len(batch); cap(out) < need {
-		out = make(side, 0, need+need/4)
+		out = make([]protocol.Level, 0, need+need/4)
 	}
 	i, j := 0, 0
 	for i < len(old) || j < len(batch) {
@@ -392,7 +658,8 @@ func (b *Book) bulk(s Side, levels []protocol.Level, mp, ms uint64) (absent int)
 		}
 	}
 	b.spare = old[:0]
-	b.sides[s] = out
+	sd.rest = out
+	sd.settle()
 	b.batch = batch[:0]
 	return absent
 }

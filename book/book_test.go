@@ -134,7 +134,7 @@ func TestBookRescale(t *testing.T) {
 // TestSearch checks the galloping search against a linear one.
 func TestSearch(t *testing.T) {
 	for n := range 70 {
-		var s side
+		var s []protocol.Level
 		for i := range n {
 			s = append(s, protocol.Level{Price: uint64(2 * i)})
 		}

@@ -18,8 +18,9 @@ type Checkpoint struct {
 	Offset    int64
 
 	// Seq, IngestTS, ExchangeTS and LastType are those of the last event
-	// applied (all zero when Stats.Events is 0). LastType, IngestTS and
-	// ExchangeTS decide whether a following Snapshot continues a split one.
+	// applied (all zero when Stats.Events is 0). LastType decides whether a
+	// following Snapshot continues a run of Snapshot events (one reset) or
+	// starts a new one.
 	Seq        uint64
 	IngestTS   uint64
 	ExchangeTS uint64
@@ -83,19 +84,20 @@ func (r *Replayer) Restore(cp *Checkpoint) error {
 	b.priceScale, b.sizeScale = cp.PriceScale, cp.SizeScale
 	for s, lv := range [2][]protocol.Level{cp.Bids, cp.Asks} {
 		m := Side(s).mask()
-		sd := b.sides[s][:0]
+		sd := &b.sides[s]
+		sd.clear()
 		for i := len(lv) - 1; i >= 0; i-- {
-			sd = append(sd, protocol.Level{Price: lv[i].Price ^ m, Size: lv[i].Size})
+			sd.rest = append(sd.rest, protocol.Level{Price: lv[i].Price ^ m, Size: lv[i].Size})
 		}
-		b.sides[s] = sd
+		sd.settle()
 	}
 	return nil
 }
 
 // Validate checks that cp is a state a Replayer can be in: scales at most
 // protocol.MaxScale, levels strictly best first with non-zero sizes, an
-// empty book when no snapshot is in effect, and last-event fields that agree
-// with Stats.Events.
+// empty book when no snapshot is in effect, last-event fields that agree
+// with Stats.Events, and a snapshot in effect when the last event was one.
 func (cp *Checkpoint) Validate() error {
 	if cp.PriceScale > protocol.MaxScale || cp.SizeScale > protocol.MaxScale {
 		return fmt.Errorf("%w: price_scale %d / size_scale %d above %d", ErrInvalidCheckpoint, cp.PriceScale, cp.SizeScale, protocol.MaxScale)
@@ -110,6 +112,11 @@ func (cp *Checkpoint) Validate() error {
 		}
 		if cp.MaxIngestTS < cp.IngestTS || cp.MaxExchangeTS < cp.ExchangeTS {
 			return fmt.Errorf("%w: max timestamps below the last event's", ErrInvalidCheckpoint)
+		}
+		// A snapshot run that the next Snapshot would continue has been
+		// applied: diffs are not being skipped.
+		if cp.LastType == protocol.Snapshot && !cp.SnapshotSeen {
+			return fmt.Errorf("%w: last event a snapshot but no snapshot seen", ErrInvalidCheckpoint)
 		}
 	}
 	if !cp.SnapshotSeen && len(cp.Bids)+len(cp.Asks) != 0 {

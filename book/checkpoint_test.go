@@ -26,15 +26,17 @@ func writeFile(t testing.TB, cps []Checkpoint) *CheckpointFile {
 }
 
 // scriptedStream is a stream that puts every piece of replay state to work:
-// a diff before the snapshot, a snapshot split in three, a gap, a crossing,
+// a diff before the snapshot, a run of three snapshot messages (one reset), a
+// gap, a crossing,
 // a Reset event and a skipped diff, a scale raise, then random diffs.
 func scriptedStream() []protocol.Event {
 	L := func(p, s uint64) protocol.Level { return protocol.Level{Price: p, Size: s} }
 	evs := []protocol.Event{
 		{Type: protocol.Diff, Seq: 10, IngestTS: 100, ExchangeTS: 99, Bids: []protocol.Level{L(1, 1)}},
 		{Type: protocol.Snapshot, Seq: 11, IngestTS: 200, ExchangeTS: 190, PriceScale: 1, SizeScale: 1, Bids: []protocol.Level{L(10000, 10), L(9990, 20)}},
-		{Type: protocol.Snapshot, Seq: 12, IngestTS: 200, ExchangeTS: 190, PriceScale: 1, SizeScale: 1, Bids: []protocol.Level{L(9980, 30)}},
-		{Type: protocol.Snapshot, Seq: 13, IngestTS: 200, ExchangeTS: 190, PriceScale: 1, SizeScale: 2, Asks: []protocol.Level{L(10010, 5), L(10020, 600)}},
+		// A snapshot sent as three messages: one run, one reset.
+		{Type: protocol.Snapshot, Seq: 12, IngestTS: 201, ExchangeTS: 190, PriceScale: 1, SizeScale: 1, Bids: []protocol.Level{L(9980, 30)}},
+		{Type: protocol.Snapshot, Seq: 13, IngestTS: 203, ExchangeTS: 192, PriceScale: 1, SizeScale: 2, Asks: []protocol.Level{L(10010, 5), L(10020, 600)}},
 		{Type: protocol.Diff, Seq: 14, IngestTS: 210, ExchangeTS: 185, PriceScale: 0, SizeScale: 0, Bids: []protocol.Level{L(998, 0), L(997, 0)}},
 		{Type: protocol.Diff, Seq: 16, IngestTS: 220, ExchangeTS: 221, PriceScale: 2, SizeScale: 1, Bids: []protocol.Level{L(100150, 7)}}, // gap, crossed
 		{Type: protocol.Diff, Seq: 17, IngestTS: 230, ExchangeTS: 231, PriceScale: 1, SizeScale: 1, Bids: []protocol.Level{L(10015, 0)}},
@@ -83,9 +85,9 @@ func TestCheckpointResume(t *testing.T) {
 	}{
 		{"nothing applied", 0},
 		{"before first snapshot", 1},
-		{"inside split snapshot (1 of 3)", 2},
-		{"inside split snapshot (2 of 3)", 3},
-		{"after split snapshot", 4},
+		{"inside snapshot run (1 of 3)", 2},
+		{"inside snapshot run (2 of 3)", 3},
+		{"after snapshot run", 4},
 		{"before gap", 5},
 		{"after gap and crossing", 6},
 		{"after reset event", 9},
@@ -152,6 +154,9 @@ func TestRestoreRejectsInvalid(t *testing.T) {
 		{"zero size", func(c *Checkpoint) { c.Bids[1].Size = 0 }},
 		{"levels without snapshot", func(c *Checkpoint) { c.SnapshotSeen = false }},
 		{"bad last type", func(c *Checkpoint) { c.LastType = 9 }},
+		{"snapshot last without snapshot seen", func(c *Checkpoint) {
+			c.LastType, c.SnapshotSeen, c.Bids, c.Asks = protocol.Snapshot, false, nil, nil
+		}},
 		{"last fields without events", func(c *Checkpoint) { c.Stats.Events = 0 }},
 		{"max below last", func(c *Checkpoint) { c.MaxExchangeTS = 7 }},
 	} {

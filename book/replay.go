@@ -19,13 +19,14 @@ type Options struct {
 // Replayer was created (or since the checkpoint it was restored from).
 type Stats struct {
 	Events    uint64 // every event passed to Apply without an input error
-	Snapshots uint64 // Snapshot events, counting each part of a split snapshot
+	Snapshots uint64 // Snapshot events, counting each event of a run
 	Diffs     uint64 // Diff events, including skipped ones
 	// LevelUpdates counts levels applied to the book (skipped events' levels
 	// are not counted).
 	LevelUpdates uint64
-	// Resets counts book resets: the first Snapshot event of each snapshot
-	// (a split snapshot is one reset) and every Reset event.
+	// Resets counts book resets: the first Snapshot event of each run of
+	// consecutive Snapshot events (a run is one snapshot) and every Reset
+	// event.
 	Resets uint64
 	// AbsentRemovals counts size-0 levels whose price was not in the book.
 	AbsentRemovals uint64
@@ -99,11 +100,14 @@ func (r *Replayer) Stats() Stats { return r.stats }
 
 // Apply applies one event.
 //
-//   - Snapshot: resets the book (Resets++), adopting the snapshot's scales,
+//   - Snapshot: a Snapshot event that comes first or follows any other
+//     event type resets the book (Resets++), adopting the snapshot's scales,
 //     then sets its levels (size 0 removes, as in a diff). Consecutive
-//     Snapshot events with identical IngestTS and ExchangeTS are one
-//     snapshot that the importer split (or cut inside one message): only the
-//     first of them resets, the others add their levels.
+//     Snapshot events, whatever their timestamps, are one snapshot: only the
+//     first of the run resets, the others add their levels. This is
+//     Tardis's rule ("a run of is_snapshot=true rows after non-snapshot
+//     rows means the book was reset"): a snapshot sent as several messages
+//     (several local timestamps) builds one book.
 //   - Diff: each level sets the new total size at its price (ABSOLUTE); size
 //     0 removes, and removing an absent level is counted (AbsentRemovals),
 //     not an error. Diffs before the first snapshot (or after a Reset event
@@ -116,7 +120,7 @@ func (r *Replayer) Stats() Stats { return r.stats }
 // types (the first event's Seq is free); otherwise Gaps++.
 //
 // After every event, once a snapshot has been seen, a crossed book is
-// counted (CrossedEvents). This includes each part of a split snapshot: the
+// counted (CrossedEvents). This includes each event of a snapshot run: the
 // book is checked as it stands after the event, so that no lookahead is
 // needed. A part of a snapshot can only look crossed when the whole snapshot
 // is (it holds a subset of the snapshot's levels), unless the snapshot itself
@@ -138,7 +142,7 @@ func (r *Replayer) Apply(ev *protocol.Event) error {
 	switch ev.Type {
 	case protocol.Snapshot:
 		apply = true
-		if r.continues(ev) {
+		if r.continues() {
 			var err error
 			if mp, ms, err = b.prepare(ev.Bids, ev.Asks, ev.PriceScale, ev.SizeScale); err != nil {
 				return fmt.Errorf("seq %d: %w", ev.Seq, err)
@@ -215,11 +219,11 @@ func (r *Replayer) Apply(ev *protocol.Event) error {
 	return nil
 }
 
-// continues reports whether snapshot ev is a further part of the snapshot
-// the previous event belonged to.
-func (r *Replayer) continues(ev *protocol.Event) bool {
-	return r.stats.Events > 0 && r.lastType == protocol.Snapshot &&
-		r.lastIngest == ev.IngestTS && r.lastExchange == ev.ExchangeTS
+// continues reports whether a snapshot continues the run of Snapshot events
+// the previous event belonged to. Only the type matters: timestamps differ
+// when a venue sends one snapshot as several messages.
+func (r *Replayer) continues() bool {
+	return r.stats.Events > 0 && r.lastType == protocol.Snapshot
 }
 
 // checkEvent rejects what Apply cannot interpret.

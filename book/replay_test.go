@@ -67,13 +67,37 @@ func TestReplayRules(t *testing.T) {
 			stats: Stats{Events: 3, Snapshots: 3, LevelUpdates: 3, Resets: 1},
 		},
 		{
-			name: "consecutive snapshots with another exchange time are two resets",
+			name: "consecutive snapshots with another exchange time are one reset",
 			events: []protocol.Event{
 				ev(snap, 0, 10, 9, 0, 0, []lv{L(100, 1)}, nil),
 				ev(snap, 1, 10, 8, 0, 0, []lv{L(99, 2)}, nil),
 			},
-			bids:  []lv{L(99, 2)},
-			stats: Stats{Events: 2, Snapshots: 2, LevelUpdates: 2, Resets: 2},
+			bids:  []lv{L(100, 1), L(99, 2)},
+			stats: Stats{Events: 2, Snapshots: 2, LevelUpdates: 2, Resets: 1},
+		},
+		{
+			// Tardis: a run of snapshot rows is one reset, even when the
+			// venue sent the snapshot as several messages.
+			name: "consecutive snapshot messages with different local timestamps are one reset",
+			events: []protocol.Event{
+				ev(snap, 0, 10, 9, 0, 0, []lv{L(100, 1)}, []lv{L(102, 4)}),
+				ev(snap, 1, 11, 10, 0, 0, []lv{L(99, 2)}, nil),
+				ev(snap, 2, 15, 14, 0, 0, []lv{L(100, 0)}, []lv{L(101, 3)}),
+			},
+			bids: []lv{L(99, 2)}, asks: []lv{L(101, 3), L(102, 4)},
+			stats: Stats{Events: 3, Snapshots: 3, LevelUpdates: 5, Resets: 1},
+		},
+		{
+			name: "a snapshot after a diff is a new reset",
+			events: []protocol.Event{
+				ev(snap, 0, 10, 10, 0, 0, []lv{L(100, 1)}, []lv{L(102, 4)}),
+				ev(snap, 1, 11, 11, 0, 0, []lv{L(99, 2)}, nil),
+				ev(diff, 2, 12, 12, 0, 0, []lv{L(98, 5)}, nil),
+				ev(snap, 3, 13, 13, 0, 0, []lv{L(97, 6)}, nil),
+				ev(snap, 4, 14, 14, 0, 0, nil, []lv{L(103, 7)}),
+			},
+			bids: []lv{L(97, 6)}, asks: []lv{L(103, 7)},
+			stats: Stats{Events: 5, Snapshots: 4, Diffs: 1, LevelUpdates: 6, Resets: 2},
 		},
 		{
 			name: "snapshot parts separated by a heartbeat are two resets",
@@ -119,10 +143,11 @@ func TestReplayRules(t *testing.T) {
 			name: "new snapshot adopts its own (smaller) scales",
 			events: []protocol.Event{
 				ev(snap, 0, 10, 10, 4, 4, []lv{L(1, 1)}, nil),
-				ev(snap, 1, 11, 11, 0, 1, []lv{L(7, 3)}, nil),
+				ev(diff, 1, 11, 11, 4, 4, []lv{L(2, 1)}, nil),
+				ev(snap, 2, 12, 12, 0, 1, []lv{L(7, 3)}, nil),
 			},
 			bids: []lv{L(7, 3)}, ps: 0, ss: 1,
-			stats: Stats{Events: 2, Snapshots: 2, LevelUpdates: 2, Resets: 2},
+			stats: Stats{Events: 3, Snapshots: 2, Diffs: 1, LevelUpdates: 3, Resets: 2},
 		},
 		{
 			name: "removing absent levels is counted",

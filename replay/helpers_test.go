@@ -100,8 +100,9 @@ func tardisgen(t testing.TB, rows, resnap int) string {
 // across messages, some missing), messages mixing diff and snapshot rows,
 // snapshot resets, removals of absent levels, a price scale that grows
 // mid-file (0.5 then 0.25 ticks), sizes in exponent notation, repeated
-// prices within a message. Never two snapshot messages in a row (Tardis
-// would read them as one snapshot, Chronicle as two resets).
+// prices within a message, snapshots sent as two messages (bids, then asks
+// at a later local_timestamp) and snapshot messages in a row: Tardis reads
+// a run of snapshot rows as one reset, whatever their timestamps.
 func synthCSV(t testing.TB, seed int64, messages int) string {
 	t.Helper()
 	r := rand.New(rand.NewSource(seed))
@@ -159,9 +160,12 @@ func synthCSV(t testing.TB, seed int64, messages int) string {
 		b.WriteString(amount)
 		b.WriteByte('\n')
 	}
-	snapshot := func() {
+	snapshot := func(split bool) {
 		for i := range 20 + r.Intn(150) {
 			row(true, "bid", price(mid-2-2*int64(i)), lotSize())
+		}
+		if split {
+			local += 1 + int64(r.Intn(1000)) // the asks come as the next message
 		}
 		for i := range 20 + r.Intn(150) {
 			row(true, "ask", price(mid+2*int64(i)), lotSize())
@@ -177,7 +181,6 @@ func synthCSV(t testing.TB, seed int64, messages int) string {
 			}
 		}
 	}
-	prevSnapOnly := false
 	for m := range messages {
 		local += 1 + int64(r.Intn(1000))
 		if m == messages*2/5 {
@@ -187,18 +190,15 @@ func synthCSV(t testing.TB, seed int64, messages int) string {
 		switch x := r.Intn(100); {
 		case m < 5:
 			diffs(1 + r.Intn(3)) // ignored: no snapshot yet
-		case m == 5, x < 2 && !prevSnapOnly:
-			snapshot()
-			prevSnapOnly = true
-			continue
+		case m == 5, x < 2:
+			snapshot(r.Intn(2) == 0)
 		case x < 4:
 			diffs(1 + r.Intn(3)) // one message: diff, snapshot, diff rows
-			snapshot()
+			snapshot(false)
 			diffs(1 + r.Intn(3))
 		default:
 			diffs(1 + int(r.ExpFloat64()*6))
 		}
-		prevSnapOnly = false
 	}
 	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)

@@ -21,7 +21,8 @@ type ReaderOptions struct {
 	FS vfs.FS
 	// Decoders is how many goroutines decompress a .q.zst ahead of the
 	// caller. 0 means GOMAXPROCS-1 (at least 1, at most 4), leaving a core
-	// to the caller.
+	// to the caller, which also decodes frames while the one it needs is
+	// not ready.
 	Decoders int
 }
 
@@ -231,27 +232,38 @@ func (r *Reader) Segments() []SegmentFile {
 // Next returns the next record, skipping PAD records, or io.EOF at the end
 // of the stream. Record.Payload is valid until the next call.
 func (r *Reader) Next() (Record, error) {
+	var rec Record
+	if err := r.NextInto(&rec); err != nil {
+		return Record{}, err
+	}
+	return rec, nil
+}
+
+// NextInto is Next storing the record in *rec, for callers that read
+// millions of records: the Record is filled in place instead of being
+// copied out. On error *rec is unspecified.
+func (r *Reader) NextInto(rec *Record) error {
 	for {
 		if r.err != nil {
-			return Record{}, r.err
+			return r.err
 		}
-		rec, err := r.sc.next()
+		err := r.sc.read(rec)
 		if err == nil {
 			if rec.TypeID == TypePad {
 				continue
 			}
-			return rec, nil
+			return nil
 		}
 		if err != io.EOF {
 			r.err = err
-			return Record{}, err
+			return err
 		}
 		if r.cur+1 >= len(r.segs) {
-			return Record{}, io.EOF
+			return io.EOF
 		}
 		if err := r.enter(r.cur+1, HeaderSize); err != nil {
 			r.err = err
-			return Record{}, err
+			return err
 		}
 	}
 }
@@ -302,7 +314,7 @@ func (r *Reader) enter(i int, off int64) error {
 			if r.decoders == 0 {
 				r.decoders = defaultDecoders()
 			}
-			dec, err := newDecoder(r.decoders)
+			dec, err := newDecoder(r.decoders + 1) // the caller decodes too
 			if err != nil {
 				return err
 			}
@@ -317,18 +329,76 @@ func (r *Reader) enter(i int, off int64) error {
 	r.sc.reset(src, sf.Path, sf.ID, sf.DataSize)
 	r.sc.seqKnown = false
 	if !sf.hdrChecked {
-		if err := r.sc.seek(0); err != nil {
-			return err
-		}
-		if err := r.sc.header(); err != nil {
+		if err := r.checkHeader(sf, off); err != nil {
 			return err
 		}
 		sf.hdrChecked = true
-		if off == HeaderSize {
-			return nil
-		}
+		return nil
 	}
 	return r.sc.seek(off)
+}
+
+// checkHeader checks the header of the current segment sf and leaves the
+// scanner at off (or dead). The header is read by itself, not with the
+// block that holds it: a reader that opens a stream to seek somewhere
+// (replay.BookAt, via a checkpoint) would otherwise read a .q block or
+// decode .q.zst frames ahead only to look at 64 bytes. A .q.zst whose first
+// frame holds off too is read through the scanner, which then goes on from
+// the frame it has.
+func (r *Reader) checkHeader(sf *segFile, off int64) error {
+	sc := &r.sc
+	direct := sf.DataSize >= HeaderSize
+	if sf.Compressed {
+		e := sf.ix.Entries
+		direct = direct && e[0].UncompressedSize >= HeaderSize && sf.ix.Find(off) > 0
+	}
+	if !direct {
+		if err := sc.seek(0); err != nil {
+			return err
+		}
+		err := sc.header()
+		if sc.dead != nil {
+			return err
+		}
+		if err2 := sc.skip(off); err2 != nil {
+			return err2
+		}
+		return err
+	}
+	var h [HeaderSize]byte
+	if err := r.readHeader(sf, h[:]); err != nil {
+		return sc.fatalIO(err)
+	}
+	err := sc.headerBytes(h[:])
+	if sc.dead != nil {
+		return err
+	}
+	if err2 := sc.seek(off); err2 != nil {
+		return err2
+	}
+	return err
+}
+
+// readHeader reads the first HeaderSize bytes of segment sf: one small read
+// of a .q, or a decode of frame 0 alone of a .q.zst.
+func (r *Reader) readHeader(sf *segFile, h []byte) error {
+	if !sf.Compressed {
+		n, err := sf.f.ReadAt(h, 0)
+		if n < len(h) {
+			if err == nil || err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("segment %s: read at 0: %w", sf.Path, err)
+		}
+		return nil
+	}
+	b, err := r.zs.decodeSync(0)
+	if err != nil {
+		return err
+	}
+	copy(h, b)
+	r.zs.keep(b)
+	return nil
 }
 
 // Close stops any read-ahead and closes the files.

@@ -170,16 +170,35 @@ func (s *scanner) header() error {
 	if err != nil {
 		return s.fatalIO(err)
 	}
+	err = s.headerBytes(h)
+	if s.dead == nil {
+		s.pos = HeaderSize
+	}
+	return err
+}
+
+// headerBytes checks segment header h (read elsewhere), as header does,
+// without moving pos.
+func (s *scanner) headerBytes(h []byte) error {
 	var fatal bool
 	s.probs, fatal = headerProblems(s.probs[:0], h, s.path, s.id)
 	if fatal {
 		return s.fatal(s.probs[0])
 	}
-	s.pos = HeaderSize
 	if len(s.probs) > 0 {
 		return s.probs[0]
 	}
 	return nil
+}
+
+// skip moves pos forward to off, within the window if it holds off (no
+// re-read), else by seeking.
+func (s *scanner) skip(off int64) error {
+	if !s.stitched && off >= s.pos && off <= s.winOff+int64(len(s.win)) {
+		s.pos = off
+		return nil
+	}
+	return s.seek(off)
 }
 
 // fatalIO marks the scanner dead on a source error. Source errors are
@@ -194,24 +213,33 @@ func (s *scanner) fatalIO(err error) error {
 // segment. On a soft error it returns the record (with the damage) and the
 // first problem; s.probs lists them all.
 func (s *scanner) next() (Record, error) {
+	var rec Record
+	err := s.read(&rec)
+	return rec, err
+}
+
+// read is next filling *rec, which is left alone when there is no record
+// (io.EOF, fatal damage). Readers call it once per record: it saves copying
+// a Record through every level of the call chain.
+func (s *scanner) read(rec *Record) error {
 	if s.dead != nil {
-		return Record{}, s.dead
+		return s.dead
 	}
 	rem := s.size - s.pos
 	if rem == 0 {
-		return Record{}, io.EOF
+		return io.EOF
 	}
 	if rem < HeaderSize {
-		return Record{}, s.fatal(s.corrupt(s.pos, ErrTruncated, "%d bytes left, too few for a message header", rem))
+		return s.fatal(s.corrupt(s.pos, ErrTruncated, "%d bytes left, too few for a message header", rem))
 	}
 	h, err := s.ensure(HeaderSize)
 	if err != nil {
-		return Record{}, s.fatalIO(err)
+		return s.fatalIO(err)
 	}
 	le := binary.LittleEndian
 	commit := le.Uint32(h[offCommitLen:])
 	if commit == 0 {
-		return Record{}, s.zeroTail()
+		return s.zeroTail()
 	}
 	plen := int64(commit) - 1
 	n := recordLen(plen)
@@ -221,18 +249,18 @@ func (s *scanner) next() (Record, error) {
 		at := s.pos
 		if _, ok := s.src.(*zstSource); ok {
 			if err := s.readRest(); err != nil {
-				return Record{}, s.fatalIO(err)
+				return s.fatalIO(err)
 			}
 		}
-		return Record{}, s.fatal(s.corrupt(at, ErrTruncated, "commit_len %d: record of %d bytes runs past the end of the segment at %d", commit, n, s.size))
+		return s.fatal(s.corrupt(at, ErrTruncated, "commit_len %d: record of %d bytes runs past the end of the segment at %d", commit, n, s.size))
 	}
 	b, err := s.ensure(int(n))
 	if err != nil {
-		return Record{}, s.fatalIO(err)
+		return s.fatalIO(err)
 	}
 	h = b[:HeaderSize:HeaderSize]
 	payload := b[HeaderSize : HeaderSize+plen : HeaderSize+plen]
-	rec := Record{
+	*rec = Record{
 		SegmentID: s.id,
 		Offset:    s.pos,
 		Seq:       le.Uint64(h[offSeq:]),
@@ -249,14 +277,14 @@ func (s *scanner) next() (Record, error) {
 	if zero != 0 || crc32.ChecksumIEEE(payload) != le.Uint32(h[offChecksum:]) ||
 		!bytes.Equal(b[HeaderSize+plen:], zeros[:n-HeaderSize-plen]) ||
 		(s.seqKnown && rec.Seq != s.nextSeq && rec.TypeID != TypePad) {
-		soft = s.diagnose(&rec, b[:n])
+		soft = s.diagnose(rec, b[:n])
 	}
 	// PAD records do not take part in the seq check: the format does not
 	// say whether they consume a seq.
 	s.seqKnown = rec.TypeID != TypePad
 	s.nextSeq = rec.Seq + 1
 	s.pos += n
-	return rec, soft
+	return soft
 }
 
 // diagnose lists every problem of a record whose fast check failed.

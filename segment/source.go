@@ -6,13 +6,17 @@ import (
 	"io"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/chronicle-archive/chronicle/vfs"
 	"github.com/klauspost/compress/zstd"
 )
 
-// readBufSize is the .q read size: large reads, few syscalls.
-const readBufSize = 4 << 20
+// readBufSize is the .q read size: large enough that syscalls are few (a
+// few hundred per GB), small enough that a block stays in L2 cache from
+// the read that fills it to the parsing and CRC of its records; 4 MiB
+// blocks had to come back from L3 or memory.
+const readBufSize = 512 << 10
 
 // qSource reads a .q in readBufSize blocks into one reused buffer. One is
 // enough because the scanner copies a straddling tail out before it asks
@@ -58,9 +62,13 @@ func (s *qSource) stop()          {}
 
 // zstSource decodes a .q.zst frame by frame. Decoder goroutines read and
 // decode ahead while the caller parses the current frame, so decompression
-// and parsing overlap. With w workers, worker k decodes frames first+k,
-// first+k+w, ... into its own channel, and next() takes from the channels
-// in turn, so frames arrive in order.
+// and parsing overlap. Frames are taken in order from a shared counter
+// (claim), each by whoever has a free block buffer, and frame i's result is
+// sent to slots[i%len(slots)]; next() receives them in order. When the frame
+// it needs is not ready, the caller decodes a later one itself instead of
+// waiting, so that on a machine with a core per decoder plus one, no core
+// idles while decoding is the bottleneck (it usually is: zstd decodes this
+// data at about half the speed a replay parses it).
 type zstSource struct {
 	f       vfs.File
 	path    string
@@ -69,13 +77,14 @@ type zstSource struct {
 	workers int
 
 	spare [][]byte // block buffers not in flight
-	comps [][]byte // compressed frame buffer per worker
+	comps [][]byte // compressed frame buffer per worker, then the caller's
 
-	first     int // frame the workers started at
-	delivered int // index of the next frame next() will return
+	first     int          // frame the workers started at
+	delivered int          // index of the next frame next() will return
+	claim     atomic.Int64 // the next frame nobody has taken yet
 
 	free    chan []byte
-	outs    []chan zblock
+	slots   []chan zblock
 	done    chan struct{}
 	wg      sync.WaitGroup
 	running bool
@@ -87,10 +96,15 @@ type zblock struct {
 	err error
 }
 
-// Block buffers: per worker one being decoded and one decoded and waiting,
-// and one the scanner holds. With that many, a worker the scanner waits on
-// always finds a free buffer.
-func (s *zstSource) nbuf() int { return 2*s.workers + 1 }
+// Block buffers: per worker one being decoded and one decoded and
+// waiting, one the caller decodes into, one the scanner holds. More only
+// decode further ahead, which a reader that stops early (replay.BookAt)
+// wastes. A frame is taken only with a buffer in hand, so at most nbuf
+// frames are taken and not yet delivered: their slots are distinct, and a
+// slot is empty when its next frame is sent (see put). And the frame
+// next() waits for is always taken eventually: while nobody has taken it,
+// nothing after it holds a buffer.
+func (s *zstSource) nbuf() int { return 2*s.workers + 2 }
 
 // zstSlack is extra capacity past a block: the decoder's fast paths want
 // a little room, and a frame that decodes to more than its index entry is
@@ -114,7 +128,7 @@ func newDecoder(concurrency int) (*zstd.Decoder, error) {
 
 func (s *zstSource) init(f vfs.File, path string, ix *Index, dec *zstd.Decoder, workers int) {
 	s.f, s.path, s.ix, s.dec, s.workers = f, path, ix, dec, workers
-	for len(s.comps) < workers {
+	for len(s.comps) < workers+1 {
 		s.comps = append(s.comps, nil)
 	}
 }
@@ -131,43 +145,87 @@ func (s *zstSource) start(off int64) error {
 		}
 		s.free <- b
 	}
+	if len(s.slots) != n {
+		s.slots = make([]chan zblock, n)
+		for i := range s.slots {
+			s.slots[i] = make(chan zblock, 1)
+		}
+	}
 	s.running = true
 	s.first = s.ix.Find(off)
 	s.delivered = s.first
-	s.outs = s.outs[:0]
+	s.claim.Store(int64(s.first))
 	for w := 0; w < s.workers; w++ {
-		out := make(chan zblock, 1)
-		s.outs = append(s.outs, out)
 		s.wg.Add(1)
-		go s.run(w, out)
+		go s.run(w)
 	}
 	return nil
 }
 
-func (s *zstSource) run(w int, out chan<- zblock) {
+func (s *zstSource) run(w int) {
 	defer s.wg.Done()
-	defer close(out)
-	for i := s.first + w; i < len(s.ix.Entries); i += s.workers {
+	for {
 		var buf []byte
 		select {
 		case buf = <-s.free:
 		case <-s.done:
 			return
 		}
-		b, err := s.decode(w, i, buf)
-		if err != nil {
+		i := int(s.claim.Add(1) - 1)
+		if i >= len(s.ix.Entries) {
 			s.free <- buf // cannot block: there are only nbuf buffers
-		}
-		select {
-		case out <- zblock{b: b, off: int64(s.ix.Entries[i].UncompressedOffset), err: err}:
-		case <-s.done:
-			if err == nil {
-				s.free <- b
-			}
 			return
 		}
-		if err != nil {
+		if !s.put(i, s.frame(w, i, buf)) {
 			return
+		}
+	}
+}
+
+// frame decodes frame i into buf with decoder w's read buffer. A frame
+// that fails keeps buf until next() delivers it, like one that decodes:
+// frames taken and not delivered must each hold a buffer (see nbuf).
+func (s *zstSource) frame(w, i int, buf []byte) zblock {
+	b, err := s.decode(w, i, buf)
+	if err != nil {
+		b = buf
+	}
+	return zblock{b: b, off: int64(s.ix.Entries[i].UncompressedOffset), err: err}
+}
+
+// put hands frame i's result to next(). Its slot is empty (see nbuf); done
+// is only there for safety.
+func (s *zstSource) put(i int, blk zblock) bool {
+	select {
+	case s.slots[i%len(s.slots)] <- blk:
+		return true
+	case <-s.done:
+		s.free <- blk.b // cannot block: there are only nbuf buffers
+		return false
+	}
+}
+
+// help decodes the next frame nobody has taken, on the caller's goroutine,
+// if a buffer is free and the frame's slot is certainly empty (it is less
+// than nbuf ahead of the frame next() waits for: the caller must never
+// block in put). It reports whether it decoded one.
+func (s *zstSource) help() bool {
+	var buf []byte
+	select {
+	case buf = <-s.free:
+	default:
+		return false
+	}
+	for {
+		c := s.claim.Load()
+		if int(c) >= len(s.ix.Entries) || int(c)-s.delivered >= len(s.slots) {
+			s.free <- buf
+			return false
+		}
+		if s.claim.CompareAndSwap(c, c+1) {
+			i := int(c)
+			s.slots[i%len(s.slots)] <- s.frame(s.workers, i, buf)
+			return true
 		}
 	}
 }
@@ -226,12 +284,28 @@ func (s *zstSource) decode(w, i int, buf []byte) ([]byte, error) {
 }
 
 func (s *zstSource) next() ([]byte, int64, error) {
-	blk, ok := <-s.outs[(s.delivered-s.first)%s.workers]
-	if !ok {
+	if s.delivered >= len(s.ix.Entries) {
 		return nil, 0, io.ErrUnexpectedEOF
 	}
+	slot := s.slots[s.delivered%len(s.slots)]
+	var blk zblock
+	for {
+		select {
+		case blk = <-slot:
+		default:
+			if s.help() {
+				continue
+			}
+			blk = <-slot
+		}
+		break
+	}
 	s.delivered++ // a bad frame too: checkRest goes on after it
-	return blk.b, blk.off, blk.err
+	if blk.err != nil {
+		s.release(blk.b) // a failed frame's buffer goes back now
+		return nil, blk.off, blk.err
+	}
+	return blk.b, blk.off, nil
 }
 
 // checkRest decodes, synchronously, the frames the scanner never asked
@@ -253,6 +327,21 @@ func (s *zstSource) checkRest() error {
 	return nil
 }
 
+// decodeSync decodes frame i with no worker running (after stop), into a
+// kept buffer; the caller hands it back with keep.
+func (s *zstSource) decodeSync(i int) ([]byte, error) {
+	var buf []byte
+	if len(s.spare) > 0 {
+		buf, s.spare = s.spare[len(s.spare)-1], s.spare[:len(s.spare)-1]
+	}
+	b, err := s.decode(0, i, buf)
+	if err != nil {
+		s.keep(buf)
+		return nil, err
+	}
+	return b, nil
+}
+
 func (s *zstSource) release(b []byte) {
 	select {
 	case s.free <- b[:0]:
@@ -266,7 +355,7 @@ func (s *zstSource) stop() {
 		return
 	}
 	close(s.done)
-	s.wg.Wait() // each worker closed its channel before exiting
+	s.wg.Wait()
 	s.running = false
 	for {
 		select {
@@ -277,9 +366,11 @@ func (s *zstSource) stop() {
 		}
 		break
 	}
-	for _, out := range s.outs {
-		for blk := range out {
+	for _, slot := range s.slots {
+		select {
+		case blk := <-slot:
 			s.keep(blk.b)
+		default:
 		}
 	}
 }

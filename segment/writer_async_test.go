@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -154,8 +155,13 @@ func TestWriterErrorAfterBackgroundWrite(t *testing.T) {
 	}
 	p := make([]byte, 1000)
 	var appendErr error
-	for i := 0; i < 10*writeBufSize/1000 && appendErr == nil; i++ {
+	// The write fails in the background goroutine; Append reports it once
+	// it has come back, which on a busy machine can take a while.
+	for i := 0; i < 1000*writeBufSize/1000 && appendErr == nil; i++ {
 		_, appendErr = w.Append(1, uint64(i), p)
+		if i%64 == 0 {
+			runtime.Gosched()
+		}
 	}
 	if !errors.Is(appendErr, vfs.ErrInjected) {
 		t.Fatalf("Append: %v, want the injected write error", appendErr)
