@@ -20,7 +20,7 @@ import (
 // checkpoints.
 const DefaultCheckpointEvery = 100_000
 
-// CheckpointsName is the stream's book checkpoint file (book/CHECKPOINTS.md).
+// CheckpointsName is the stream's book checkpoint file (docs/FORMAT.md, "Book checkpoints").
 // It is optional: readers replay from the start without it.
 const CheckpointsName = "checkpoints.ckpt"
 

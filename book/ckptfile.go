@@ -1,6 +1,6 @@
 package book
 
-// Checkpoint file (CHECKPOINTS.md has the byte tables):
+// Checkpoint file (docs/FORMAT.md, "Book checkpoints", has the byte tables):
 //
 //	0          32                                     index_offset        size-32   size
 //	+----------+-----------+-----------+-----+--------+----------------------+---------+

@@ -12,7 +12,7 @@ import (
 )
 
 // TestCheckpointGolden pins every byte of a one-checkpoint file against the
-// layout in CHECKPOINTS.md.
+// layout in docs/FORMAT.md ("Book checkpoints").
 func TestCheckpointGolden(t *testing.T) {
 	cp := Checkpoint{SegmentID: 7, Offset: 0x40, Seq: 5, IngestTS: 0x10, ExchangeTS: 0x0f, LastType: protocol.Diff,
 		MaxIngestTS: 0x10, MaxExchangeTS: 0x11, SnapshotSeen: true,
