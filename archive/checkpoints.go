@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/chronicle-archive/chronicle/book"
+	"github.com/chronicle-archive/chronicle/segment"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -29,41 +29,22 @@ const CheckpointsName = "checkpoints.ckpt"
 const maxCheckpointProblems = 10
 
 // buildCheckpoints replays the stream in dir and writes its checkpoint file
-// (as a .tmp, fsynced and renamed into place): the replayer state at the
-// start of every segment (before its first record, positioned at that
-// record) and before every every-th event (every <= 0: the default).
-// Checkpoint positions are record offsets in the uncompressed segments, so
-// the file stays valid when the segments are compressed.
-func buildCheckpoints(ctx context.Context, fsys vfs.FS, dir string, every int) (err error) {
-	if every <= 0 {
-		every = DefaultCheckpointEvery
-	}
+// with the same builder Import uses while writing (import_ckpt.go), so both
+// give the same bytes: the replayer state at the start of every segment and
+// before every every-th event (every <= 0: the default), positioned at that
+// event's record. Positions are record offsets in the uncompressed
+// segments, so the file stays valid when the segments are compressed.
+func buildCheckpoints(ctx context.Context, fsys vfs.FS, dir string, every int) error {
 	evs, err := OpenEvents(fsys, dir)
 	if err != nil {
 		return err
 	}
 	defer evs.Close()
-
-	name := filepath.Join(dir, CheckpointsName)
-	tmp := name + ".tmp"
-	f, err := fsys.Create(tmp)
+	b, err := newCkptBuilder(fsys, dir, every)
 	if err != nil {
 		return err
 	}
-	closed := false
-	defer func() {
-		if err != nil {
-			if !closed {
-				f.Close()
-			}
-			fsys.Remove(tmp)
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	cw := book.NewCheckpointWriter(bw)
-	r := book.NewReplayer(book.Options{})
-	var cp book.Checkpoint // reused: no allocation per checkpoint once grown
-	seg := uint32(0)
+	defer b.abort()
 	for n := 0; ; n++ {
 		ev, err := evs.Next()
 		if err == io.EOF {
@@ -73,43 +54,16 @@ func buildCheckpoints(ctx context.Context, fsys vfs.FS, dir string, every int) (
 			return err
 		}
 		rec := evs.Record()
-		if n == 0 || rec.SegmentID != seg || n%every == 0 {
-			r.Checkpoint(&cp)
-			cp.SegmentID, cp.Offset = rec.SegmentID, rec.Offset
-			if err := cw.Add(&cp); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			seg = rec.SegmentID
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		if err := b.add(segment.Position{SegmentID: rec.SegmentID, Offset: rec.Offset}, ev); err != nil {
+			return err
 		}
-		// An event the book cannot apply leaves the replayer unchanged, as
-		// in every reader's replay, so it is not an import error.
-		r.Apply(ev)
 		if n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 	}
-	if err := cw.Close(); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	closed = true
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := fsys.Rename(tmp, name); err != nil {
-		return err
-	}
-	return fsys.SyncDir(dir)
+	return b.finish()
 }
 
 // verifyCheckpoints checks the stream's checkpoint file, if it has one: its
