@@ -62,6 +62,11 @@ func TestCorruptionCLI(t *testing.T) {
 				if r := chronicleTo(t, newHashWriter(), nil, "export", filepath.Join(root, bigStream)); r.code == 0 {
 					t.Errorf("export of a damaged %s exited 0", filepath.Base(rel))
 				}
+				// Replay must stop at the damage with exit 3 (corruption),
+				// never print a book built from a damaged record.
+				if r := chronicle(t, nil, "replay", filepath.Join(root, bigStream)); r.code != 3 || !strings.Contains(r.stderr, "offset") {
+					t.Errorf("replay of a damaged %s: want exit 3 naming the offset: %v", filepath.Base(rel), r)
+				}
 			})
 		}
 	}
