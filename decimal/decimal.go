@@ -12,6 +12,7 @@ package decimal
 import (
 	"errors"
 	"math/bits"
+	"strconv"
 )
 
 // MaxScale is the largest scale Parse returns: 10^18 is the largest power of
@@ -251,15 +252,7 @@ func Append(dst []byte, m uint64, scale uint8) []byte {
 		exp++
 	}
 	var buf [20]byte
-	i := len(buf)
-	for m >= 10 {
-		i--
-		buf[i] = byte('0' + m%10)
-		m /= 10
-	}
-	i--
-	buf[i] = byte('0' + m)
-	d := buf[i:]
+	d := strconv.AppendUint(buf[:0], m, 10)
 	// pt is where the decimal point goes relative to the digits: the
 	// value is 0.d × 10^pt. These are the cases of ECMAScript's
 	// Number::toString.
@@ -294,22 +287,9 @@ func Append(dst []byte, m uint64, scale uint8) []byte {
 		} else {
 			dst = append(dst, '+')
 		}
-		dst = appendInt(dst, e)
+		dst = strconv.AppendInt(dst, int64(e), 10)
 	}
 	return dst
-}
-
-func appendInt(dst []byte, v int) []byte {
-	var buf [20]byte
-	i := len(buf)
-	for v >= 10 {
-		i--
-		buf[i] = byte('0' + v%10)
-		v /= 10
-	}
-	i--
-	buf[i] = byte('0' + v)
-	return append(dst, buf[i:]...)
 }
 
 // String returns Append's text for m × 10^-scale.
