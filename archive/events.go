@@ -2,7 +2,6 @@ package archive
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/chronicle-archive/chronicle/protocol"
 	"github.com/chronicle-archive/chronicle/segment"
@@ -18,31 +17,19 @@ type Events struct {
 }
 
 // OpenEvents opens a stream directory for reading. All segment files are
-// opened at once, and they all come from one version of the stream: a
-// concurrent --force import or compress swaps in a new directory, so if the
-// directory at dir is the same inode before and after the files were opened
-// (published directories never change in place), no swap came in between;
-// otherwise OpenEvents opens them again. Once open, the files stay readable
-// whatever happens to the directory.
+// opened at once and come from one version of the stream (see readStable),
+// so a concurrent --force import or compress cannot give a reader a mix of
+// old and new data; once open, the files stay readable whatever happens to
+// the directory.
 func OpenEvents(fsys vfs.FS, dir string) (*Events, error) {
 	fsys = vfs.OrDefault(fsys)
-	for attempt := 1; ; attempt++ {
-		before, err := fsys.Stat(dir)
-		if err != nil {
-			return nil, err
-		}
-		r, err := segment.OpenStream(dir, segment.ReaderOptions{FS: fsys})
-		after, serr := fsys.Stat(dir)
-		if serr == nil && os.SameFile(before, after) || attempt == 5 {
-			if err != nil {
-				return nil, err
-			}
-			return &Events{r: r}, nil
-		}
-		if r != nil {
-			r.Close()
-		}
+	r, err := readStable(fsys, dir,
+		func() (*segment.Reader, error) { return segment.OpenStream(dir, segment.ReaderOptions{FS: fsys}) },
+		func(r *segment.Reader) { r.Close() })
+	if err != nil {
+		return nil, err
 	}
+	return &Events{r: r}, nil
 }
 
 // Next returns the next event, valid until the following call; io.EOF at

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -86,24 +85,11 @@ func FindStreams(fsys vfs.FS, path string) ([]string, error) {
 // the ledger's counts against the data, and the checkpoints against a
 // replay.
 //
-// A writer replaces a stream by swapping in a new directory, so a verify
-// that overlaps a --force import or a compress could read parts of both.
-// Published directories never change, so when the directory at dir is the
-// same inode before and after, everything read came from one version;
-// otherwise verify runs again on the new one.
+// A verify that overlaps a --force import or a compress reads one version
+// of the stream, not parts of both (see readStable).
 func VerifyStream(fsys vfs.FS, dir string) (*StreamReport, error) {
 	fsys = vfs.OrDefault(fsys)
-	for attempt := 1; ; attempt++ {
-		before, err := fsys.Stat(dir)
-		if err != nil {
-			return nil, err
-		}
-		rep, err := verifyOnce(fsys, dir)
-		after, serr := fsys.Stat(dir)
-		if serr == nil && os.SameFile(before, after) || attempt == 5 {
-			return rep, err
-		}
-	}
+	return readStable(fsys, dir, func() (*StreamReport, error) { return verifyOnce(fsys, dir) }, nil)
 }
 
 func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {

@@ -1,0 +1,32 @@
+package archive
+
+import (
+	"os"
+
+	"github.com/chronicle-archive/chronicle/vfs"
+)
+
+// readStable runs read, which reads the stream directory dir, so that what
+// it read comes from one version of the stream. Writers replace a stream by
+// swapping in a new directory and published directories never change in
+// place, so if the directory at dir is the same inode before and after,
+// no swap came in between; otherwise read runs again (discard undoes a
+// result that is dropped). After a few swaps in a row the last result
+// stands.
+func readStable[T any](fsys vfs.FS, dir string, read func() (T, error), discard func(T)) (T, error) {
+	for attempt := 1; ; attempt++ {
+		before, err := fsys.Stat(dir)
+		if err != nil {
+			var zero T
+			return zero, err
+		}
+		v, err := read()
+		after, serr := fsys.Stat(dir)
+		if serr == nil && os.SameFile(before, after) || attempt == 5 {
+			return v, err
+		}
+		if err == nil && discard != nil {
+			discard(v)
+		}
+	}
+}
