@@ -30,12 +30,19 @@ Examples:
 `,
 		run: runLs,
 	})
-	flagDefs["ls"] = func(fs *flag.FlagSet) { fs.Bool("json", false, "one JSON object per stream") }
+	flagDefs["ls"] = func(fs *flag.FlagSet) { new(lsOpts).register(fs) }
+}
+
+type lsOpts struct{ json bool }
+
+func (o *lsOpts) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.json, "json", false, "one JSON object per stream")
 }
 
 func runLs(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "one JSON object per stream")
+	var o lsOpts
+	o.register(fs)
 	pos, err := parseArgs(commands["ls"], e, fs, args)
 	if err != nil {
 		return err
@@ -51,7 +58,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if o.json {
 		enc := json.NewEncoder(e.stdout)
 		for _, s := range streams {
 			obj := map[string]any{

@@ -36,12 +36,19 @@ Exit status: 0 all good, 3 damage found, 1 could not run.
 `,
 		run: runVerify,
 	})
-	flagDefs["verify"] = func(fs *flag.FlagSet) { fs.Bool("json", false, "one JSON report per stream") }
+	flagDefs["verify"] = func(fs *flag.FlagSet) { new(verifyOpts).register(fs) }
+}
+
+type verifyOpts struct{ json bool }
+
+func (o *verifyOpts) register(fs *flag.FlagSet) {
+	fs.BoolVar(&o.json, "json", false, "one JSON report per stream")
 }
 
 func runVerify(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "one JSON report per stream")
+	var o verifyOpts
+	o.register(fs)
 	pos, err := parseArgs(commands["verify"], e, fs, args)
 	if err != nil {
 		return err
@@ -72,7 +79,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		if !rep.OK() {
 			bad++
 		}
-		if *asJSON {
+		if o.json {
 			probs := make([]map[string]any, 0, len(rep.Problems))
 			for _, p := range rep.Problems {
 				probs = append(probs, map[string]any{"path": p.Path, "offset": p.Offset, "error": p.Err.Error()})
@@ -101,7 +108,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if bad > 0 {
 		return &corruptError{fmt.Errorf("%d of %d streams damaged", bad, len(dirs))}
 	}
-	if !*asJSON {
+	if !o.json {
 		fmt.Fprintf(e.stdout, "verified %d streams: no problems\n", len(dirs))
 	}
 	return nil
