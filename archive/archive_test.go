@@ -254,3 +254,21 @@ func TestUnknownVenueNeedsVenueID(t *testing.T) {
 		t.Fatalf("date from the first timestamp: %+v", res.Partition)
 	}
 }
+
+// TestListCountsSegmentsOnce: a segment present as .q and .q.zst at once
+// (a reference compressor stopped before removing the .q) is one segment.
+func TestListCountsSegmentsOnce(t *testing.T) {
+	root := t.TempDir()
+	res := mustImport(t, importOpts(root, sample))
+	zst := filepath.Join(res.Dir, "000000000.q.zst")
+	if err := os.WriteFile(zst, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	streams, err := List(nil, root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(streams) != 1 || streams[0].Segments != 1 {
+		t.Fatalf("List: %+v, want one stream with 1 segment", streams)
+	}
+}

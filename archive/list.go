@@ -40,15 +40,17 @@ func List(fsys vfs.FS, path string) ([]StreamInfo, error) {
 		if err != nil {
 			return nil, err
 		}
+		ids := map[uint32]bool{} // a segment may be there as .q and .q.zst at once
 		for _, e := range ents {
 			if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
 				si.Bytes += info.Size()
 			}
-			if _, kind, ok := segment.ParseName(e.Name()); ok && kind != segment.KindIndex {
-				si.Segments++
+			if id, kind, ok := segment.ParseName(e.Name()); ok && kind != segment.KindIndex {
+				ids[id] = true
 				si.Compressed = si.Compressed || kind == segment.KindCompressed
 			}
 		}
+		si.Segments = len(ids)
 		if m, err := ReadMeta(fsys, dir); err == nil {
 			si.Meta = m
 			si.Events, si.Rows = m.Events, m.Rows
