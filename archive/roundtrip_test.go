@@ -18,17 +18,6 @@ import (
 	"github.com/chronicle-archive/chronicle/tardis"
 )
 
-// sharedData is ../shared/data/tardis, present in CI and the dev sandbox
-// but not in a user's clone.
-func sharedData(t testing.TB) string {
-	t.Helper()
-	dir, _ := filepath.Abs("../../shared/data/tardis")
-	if _, err := os.Stat(dir); err != nil {
-		t.Skipf("skipping: %s is absent (it ships beside the repo in CI, not in a clone)", dir)
-	}
-	return dir
-}
-
 // generate runs ../shared/tools/tardisgen into a .csv.gz in t.TempDir().
 func generate(t testing.TB, name string, args ...string) string {
 	t.Helper()

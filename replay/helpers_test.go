@@ -2,9 +2,7 @@ package replay_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -247,20 +245,4 @@ func diffLevels(got, want []string) string {
 		}
 	}
 	return ""
-}
-
-// readAll drains a stream, returning how many events it gave.
-func readAll(t testing.TB, next func() error) int {
-	t.Helper()
-	n := 0
-	for {
-		err := next()
-		if errors.Is(err, io.EOF) {
-			return n
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		n++
-	}
 }

@@ -267,12 +267,11 @@ func spread(s []op, k int) []op {
 
 // streamState is what the readers of a root must see of bigStream.
 type streamState struct {
-	present  bool
-	files    map[string]string // streamFiles
-	export   string            // sha256 of `chronicle export`
-	events   int64
-	ledger   map[string]string // ledgerFiles of bigLedger
-	verified string            // `chronicle verify` output, for messages
+	present bool
+	files   map[string]string // streamFiles
+	export  string            // sha256 of `chronicle export`
+	events  int64
+	ledger  map[string]string // ledgerFiles of bigLedger
 }
 
 func describe(t testing.TB, root string) streamState {

@@ -11,11 +11,9 @@ import (
 	"hash"
 	"io"
 	"io/fs"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -50,12 +48,6 @@ func TestMain(m *testing.M) {
 	}
 	if code < 0 {
 		code = m.Run()
-		if len(knownSeen) > 0 {
-			fmt.Fprintf(os.Stderr, "reliability: known bugs met (RELIABILITY_STRICT=1 makes them failures):\n")
-			for _, id := range slices.Sorted(maps.Keys(knownSeen)) {
-				fmt.Fprintf(os.Stderr, "  %-22s %4d times: %s\n", id, knownSeen[id], knownBugs[id])
-			}
-		}
 	}
 	if work != "" {
 		os.RemoveAll(work)

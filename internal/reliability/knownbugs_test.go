@@ -1,9 +1,6 @@
 package reliability
 
-import (
-	"sync"
-	"testing"
-)
+import "testing"
 
 // Bugs these tests found in code outside this package, all fixed since. A
 // check that meets one again fails, naming it: the map says what the bug
@@ -29,13 +26,6 @@ type knownErr struct {
 }
 
 func (e *knownErr) Error() string { return e.id + ": " + e.err.Error() }
-
-// knownSeen is kept for the summary in helpers_test.go; with every bug
-// fixed it stays empty.
-var (
-	knownMu   sync.Mutex
-	knownSeen = map[string]int{}
-)
 
 // knownBug fails the test: a fixed bug is back.
 func knownBug(t testing.TB, id, format string, args ...any) {
