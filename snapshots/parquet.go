@@ -95,7 +95,7 @@ func (f field) Value(base reflect.Value) reflect.Value {
 // parquetWriter streams rows into a Parquet file, one row group per
 // rowGroupRows rows. Rows are built in reused buffers.
 type parquetWriter struct {
-	w        *parquet.Writer
+	w        *parquet.GenericWriter[any]
 	depth    int
 	ps, ss   uint8 // column scales
 	exchange []byte
@@ -109,7 +109,7 @@ type parquetWriter struct {
 func newParquetWriter(w io.Writer, exchange, symbol string, depth int, ps, ss uint8) *parquetWriter {
 	ncols := 4 + 4*depth
 	p := &parquetWriter{
-		w: parquet.NewWriter(w, ParquetSchema(depth, ps, ss),
+		w: parquet.NewGenericWriter[any](w, ParquetSchema(depth, ps, ss),
 			parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
 			parquet.MaxRowsPerRowGroup(rowGroupRows),
 			parquet.KeyValueMetadata("chronicle.layout", fmt.Sprintf("tardis book_snapshot_%d", depth)),
