@@ -1,6 +1,12 @@
 package record
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/chronicle-archive/chronicle/decimal"
+)
 
 // Errors of the codec. A decode error means the payload is damaged (or not
 // of the type); callers wrap it with the file and offset.
@@ -17,26 +23,293 @@ const HeaderSize = 24
 // docs/FORMAT.md.
 const SchemaVersion = 1
 
+// flagExchangeTS is RecordHeader flags bit 0: exchange_ts_ns is present.
+const flagExchangeTS = 1
+
+var le = binary.LittleEndian
+
 // Append appends the payload of r (of r.Type, not BookEvent) to dst. It
 // checks what the layout cannot hold (a String over MaxString, Levels over
 // MaxLevels, a scale above 18, a negative value in an unsigned field, a
-// missing non-nullable field) and returns an error wrapping ErrValue.
+// missing non-nullable field, an enum code that is not defined) and returns
+// an error wrapping ErrValue, with dst unchanged. The values of absent
+// fields, and ExchangeTS when !HasExchangeTS, are ignored.
+// Append does not allocate when dst has room.
 func Append(dst []byte, r *Record) ([]byte, error) {
-	panic("TODO")
+	t := r.Type
+	if t == nil || t.Reference {
+		return dst, fmt.Errorf("%w: %s is not a record-table payload", ErrValue, typeName(t))
+	}
+	if len(r.Fields) != len(t.Fields) || len(r.Present) != len(t.Fields) {
+		return dst, fmt.Errorf("%w: %s: %d values and %d presence flags for %d fields (use Reset)",
+			ErrValue, t.Name, len(r.Fields), len(r.Present), len(t.Fields))
+	}
+	start := len(dst)
+	var flags uint16
+	var ets uint64
+	if r.HasExchangeTS {
+		flags, ets = flagExchangeTS, r.ExchangeTS
+	}
+	dst = le.AppendUint16(dst, SchemaVersion)
+	dst = le.AppendUint16(dst, flags)
+	dst = le.AppendUint32(dst, 0) // record_len, set at the end
+	dst = le.AppendUint64(dst, r.LocalTS)
+	dst = le.AppendUint64(dst, ets)
+	bitmap := len(dst)
+	for range (len(t.Fields) + 7) / 8 {
+		dst = append(dst, 0)
+	}
+	// Presence bits and scales first: they come before the values.
+	for i, f := range t.Fields {
+		v, p := &r.Fields[i], r.Present[i]
+		if p {
+			dst[bitmap+i/8] |= 1 << (i % 8)
+		} else if !f.Nullable {
+			return dst[:start], valueErr(t, f, "missing (the field is not nullable)")
+		}
+		switch f.Kind {
+		case Decimal:
+			var s uint8
+			if p {
+				if v.Scale > decimal.MaxScale {
+					return dst[:start], valueErr(t, f, "scale %d above %d", v.Scale, decimal.MaxScale)
+				}
+				if v.I < 0 && !f.Signed {
+					return dst[:start], valueErr(t, f, "negative mantissa %d in an unsigned field", v.I)
+				}
+				s = v.Scale
+			}
+			dst = append(dst, s)
+		case Levels:
+			var s1, s2 uint8
+			if p {
+				if v.Scale > decimal.MaxScale || v.Scale2 > decimal.MaxScale {
+					return dst[:start], valueErr(t, f, "scales %d/%d above %d", v.Scale, v.Scale2, decimal.MaxScale)
+				}
+				s1, s2 = v.Scale, v.Scale2
+			}
+			dst = append(dst, s1, s2)
+		}
+	}
+	for i, f := range t.Fields {
+		if !r.Present[i] {
+			continue
+		}
+		v := &r.Fields[i]
+		switch f.Kind {
+		case Time:
+			dst = le.AppendUint64(dst, v.U)
+		case Decimal:
+			dst = le.AppendUint64(dst, uint64(v.I))
+		case Side:
+			if SideName(v.U) == "" {
+				return dst[:start], valueErr(t, f, "side code %d is not buy (1), sell (2) or unknown (3)", v.U)
+			}
+			dst = append(dst, byte(v.U))
+		case OptionType:
+			if OptionTypeName(v.U) == "" {
+				return dst[:start], valueErr(t, f, "option type code %d is not call (1) or put (2)", v.U)
+			}
+			dst = append(dst, byte(v.U))
+		case String:
+			if len(v.B) > MaxString {
+				return dst[:start], valueErr(t, f, "%d bytes, more than %d", len(v.B), MaxString)
+			}
+			dst = le.AppendUint16(dst, uint16(len(v.B)))
+			dst = append(dst, v.B...)
+		case Levels:
+			if len(v.L) > MaxLevels {
+				return dst[:start], valueErr(t, f, "%d levels, more than %d", len(v.L), MaxLevels)
+			}
+			dst = le.AppendUint16(dst, uint16(len(v.L)))
+			for _, l := range v.L {
+				dst = le.AppendUint64(dst, l.Price)
+				dst = le.AppendUint64(dst, l.Size)
+			}
+		default:
+			return dst[:start], valueErr(t, f, "unknown kind %d", f.Kind)
+		}
+	}
+	le.PutUint32(dst[start+4:], uint32(len(dst)-start))
+	return dst, nil
 }
 
 // Decode decodes a payload of type t into r, reusing r's buffers. It checks
 // everything the layout implies (schema version, record_len equal to the
 // payload length, enum codes, signs, scales, lengths) and returns an error
-// wrapping ErrMalformed.
+// wrapping ErrMalformed (r's contents are then unspecified). The encoding
+// is canonical: when Decode succeeds, Append(nil, r) returns exactly
+// payload. Decode does not allocate once r's buffers have grown.
 func Decode(t *Type, payload []byte, r *Record) error {
-	panic("TODO")
+	if t.Reference {
+		return fmt.Errorf("%w: %s is decoded by package protocol", ErrMalformed, t.Name)
+	}
+	r.Reset(t)
+	p := payload
+	if len(p) < HeaderSize {
+		return malformed(t, 0, "%d bytes, shorter than the %d-byte header", len(p), HeaderSize)
+	}
+	if v := le.Uint16(p); v != SchemaVersion {
+		return malformed(t, 0, "schema_version %d, want %d", v, SchemaVersion)
+	}
+	flags := le.Uint16(p[2:])
+	if flags&^flagExchangeTS != 0 {
+		return malformed(t, 2, "flags %#04x: undefined bits set", flags)
+	}
+	if n := le.Uint32(p[4:]); uint64(n) != uint64(len(p)) {
+		return malformed(t, 4, "record_len %d, payload is %d bytes", n, len(p))
+	}
+	r.LocalTS = le.Uint64(p[8:])
+	r.ExchangeTS = le.Uint64(p[16:])
+	r.HasExchangeTS = flags&flagExchangeTS != 0
+	if !r.HasExchangeTS && r.ExchangeTS != 0 {
+		return malformed(t, 16, "exchange_ts_ns %d while flagged absent", r.ExchangeTS)
+	}
+	off := HeaderSize
+	nf := len(t.Fields)
+	nb := (nf + 7) / 8
+	if len(p)-off < nb {
+		return malformed(t, off, "truncated presence bitmap")
+	}
+	bitmap := p[off : off+nb]
+	if nf%8 != 0 && bitmap[nb-1]>>(nf%8) != 0 {
+		return malformed(t, off+nb-1, "presence bitmap: bits beyond field %d set", nf-1)
+	}
+	for i, f := range t.Fields {
+		r.Present[i] = bitmap[i/8]>>(i%8)&1 != 0
+		if !r.Present[i] && !f.Nullable {
+			return malformed(t, off+i/8, "%s: absent, but it is not nullable", f.Name)
+		}
+	}
+	off += nb
+	for i, f := range t.Fields {
+		var n int
+		switch f.Kind {
+		case Decimal:
+			n = 1
+		case Levels:
+			n = 2
+		default:
+			continue
+		}
+		if len(p)-off < n {
+			return malformed(t, off, "%s: truncated scale", f.Name)
+		}
+		for j := range n {
+			s := p[off+j]
+			if s > decimal.MaxScale {
+				return malformed(t, off+j, "%s: scale %d above %d", f.Name, s, decimal.MaxScale)
+			}
+			if s != 0 && !r.Present[i] {
+				return malformed(t, off+j, "%s: scale %d for an absent field", f.Name, s)
+			}
+		}
+		r.Fields[i].Scale = p[off]
+		if n == 2 {
+			r.Fields[i].Scale2 = p[off+1]
+		}
+		off += n
+	}
+	for i, f := range t.Fields {
+		if !r.Present[i] {
+			continue
+		}
+		v := &r.Fields[i]
+		switch f.Kind {
+		case Time, Decimal:
+			if len(p)-off < 8 {
+				return malformed(t, off, "%s: truncated", f.Name)
+			}
+			v.U = le.Uint64(p[off:])
+			if f.Kind == Decimal {
+				v.I, v.U = int64(v.U), 0
+				if v.I < 0 && !f.Signed {
+					return malformed(t, off, "%s: negative mantissa %d in an unsigned field", f.Name, v.I)
+				}
+			}
+			off += 8
+		case Side, OptionType:
+			if len(p)-off < 1 {
+				return malformed(t, off, "%s: truncated", f.Name)
+			}
+			v.U = uint64(p[off])
+			if f.Kind == Side && SideName(v.U) == "" || f.Kind == OptionType && OptionTypeName(v.U) == "" {
+				return malformed(t, off, "%s: undefined code %d", f.Name, v.U)
+			}
+			off++
+		case String:
+			if len(p)-off < 2 {
+				return malformed(t, off, "%s: truncated length", f.Name)
+			}
+			n := int(le.Uint16(p[off:]))
+			off += 2
+			if len(p)-off < n {
+				return malformed(t, off, "%s: %d bytes, %d left", f.Name, n, len(p)-off)
+			}
+			v.B = append(v.B, p[off:off+n]...)
+			off += n
+		case Levels:
+			if len(p)-off < 2 {
+				return malformed(t, off, "%s: truncated count", f.Name)
+			}
+			n := int(le.Uint16(p[off:]))
+			off += 2
+			if (len(p)-off)/16 < n {
+				return malformed(t, off, "%s: %d levels, %d bytes left", f.Name, n, len(p)-off)
+			}
+			for range n {
+				v.L = append(v.L, Level{Price: le.Uint64(p[off:]), Size: le.Uint64(p[off+8:])})
+				off += 16
+			}
+		default:
+			return malformed(t, off, "%s: unknown kind %d", f.Name, f.Kind)
+		}
+	}
+	if off != len(p) {
+		return malformed(t, off, "%d trailing bytes", len(p)-off)
+	}
+	return nil
 }
 
-// AppendJSON appends r as one JSON object (no newline): "local_ts" and
-// "exchange_ts" as integer ns, decimals as strings ("-0.00012"), times as
-// integer ns, sides and option types as Tardis spells them, strings as JSON
-// strings, levels as [["price","amount"],...], absent fields as null.
-func AppendJSON(dst []byte, r *Record) []byte {
-	panic("TODO")
+// SideName returns the Tardis spelling of a side code ("buy", "sell",
+// "unknown"), or "" for a code that is not defined.
+func SideName(code uint64) string {
+	switch code {
+	case SideBuy:
+		return "buy"
+	case SideSell:
+		return "sell"
+	case SideUnknown:
+		return "unknown"
+	}
+	return ""
+}
+
+// OptionTypeName returns the Tardis spelling of an option-type code
+// ("call", "put"), or "" for a code that is not defined.
+func OptionTypeName(code uint64) string {
+	switch code {
+	case OptionCall:
+		return "call"
+	case OptionPut:
+		return "put"
+	}
+	return ""
+}
+
+func typeName(t *Type) string {
+	if t == nil {
+		return "a record without a type"
+	}
+	return t.Name
+}
+
+// valueErr reports a value Append cannot store, naming type and field.
+func valueErr(t *Type, f Field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s.%s: %s", ErrValue, t.Name, f.Name, fmt.Sprintf(format, args...))
+}
+
+// malformed reports damage at payload offset off.
+func malformed(t *Type, off int, format string, args ...any) error {
+	return fmt.Errorf("%w: %s @%d: %s", ErrMalformed, t.Name, off, fmt.Sprintf(format, args...))
 }

@@ -6,8 +6,8 @@
 // package protocol; this table lists it so that tools can dispatch on every
 // stored type in one place. Every other type is a Chronicle extension whose
 // payload is laid out by its field list (docs/FORMAT.md, "Record payloads"):
-// a 24-byte RecordHeader, a presence bitmap, one scale byte per decimal
-// field, then the present fields in order. Adding a type is adding its
+// a 24-byte RecordHeader, a presence bitmap, scale bytes (one per decimal
+// field, two per levels field), then the present fields in order. Adding a type is adding its
 // file here (a Type with its fields) and a row in the table below.
 //
 // The package knows nothing of Tardis, books or storage: the tardis package
