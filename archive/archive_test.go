@@ -127,7 +127,7 @@ func TestImportRefusesOtherFileWithoutForce(t *testing.T) {
 	root := t.TempDir()
 	mustImport(t, importOpts(root, sample))
 	other := filepath.Join(t.TempDir(), "binance_incremental_book_L2_2019-12-01_BTCUSDT.csv")
-	os.WriteFile(other, []byte("exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\nbinance,BTCUSDT,1,1,true,bid,1,1\n"), 0o644)
+	os.WriteFile(other, []byte("exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\nbinance,BTCUSDT,1575158400000000,1575158400000000,true,bid,1,1\n"), 0o644)
 	before := snapshotTree(t, root)
 	_, err := Import(context.Background(), importOpts(root, other))
 	if err == nil || !strings.Contains(err.Error(), "--force") {

@@ -28,14 +28,15 @@ const CheckpointsName = "checkpoints.ckpt"
 // checkpoint file from another stream would otherwise list every entry.
 const maxCheckpointProblems = 10
 
-// buildCheckpoints replays the stream in dir and writes its checkpoint file
+// buildCheckpoints replays the stream in dir (a staging directory, which
+// has no meta.json yet) and writes its checkpoint file
 // with the same builder Import uses while writing (import_ckpt.go), so both
 // give the same bytes: the replayer state at the start of every segment and
 // before every every-th event (every <= 0: the default), positioned at that
 // event's record. Positions are record offsets in the uncompressed
 // segments, so the file stays valid when the segments are compressed.
 func buildCheckpoints(ctx context.Context, fsys vfs.FS, dir string, every int) error {
-	evs, err := OpenEvents(fsys, dir)
+	evs, err := openUnlisted(fsys, dir)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,7 @@ binance,BTCUSDT,3000,4000,false,bid,100.25,3
 // intended format change, then check the annotations again by hand.
 func TestGoldenArchive(t *testing.T) {
 	dir := t.TempDir()
-	in := filepath.Join(dir, "binance_incremental_book_L2_2024-01-01_BTCUSDT.csv")
+	in := filepath.Join(dir, "binance_incremental_book_L2_1970-01-01_BTCUSDT.csv")
 	if err := os.WriteFile(in, []byte(goldenCSV), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -2,12 +2,18 @@ package archive
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
+
+	"github.com/zeebo/blake3"
 
 	"github.com/chronicle-archive/chronicle/protocol"
 	"github.com/chronicle-archive/chronicle/segment"
@@ -53,12 +59,18 @@ type ImportResult struct {
 	Events          int64
 	Segments        int
 	MinTS, MaxTS    uint64
-	AlreadyImported bool
+	AlreadyImported bool // the stream already held this input; nothing changed
+	Compressed      bool // the stream already held this input; it was compressed
 }
 
 // Import imports a Tardis incremental_book_L2 file into the archive, all or
 // nothing: on any error (or cancellation) nothing is published and the
 // stream keeps what it held before.
+//
+// The input is read once, hashed as it is parsed (so a pipe works), into a
+// staging directory. Only at the end is its hash known: if the stream
+// already holds the same input, the staging is discarded and nothing
+// changes (see sameInput).
 func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	if o.FS == nil {
 		o.FS = vfs.Default
@@ -66,11 +78,12 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	if o.Stream == "" {
 		o.Stream = "book"
 	}
-	if o.SegmentSize == 0 {
-		o.SegmentSize = DefaultSegmentSize
+	segSize := o.SegmentSize
+	if segSize == 0 {
+		segSize = DefaultSegmentSize
 	}
-	if o.SegmentSize < 2*segment.HeaderSize {
-		return nil, fmt.Errorf("segment size %d is too small", o.SegmentSize)
+	if segSize < 2*segment.HeaderSize {
+		return nil, fmt.Errorf("segment size %d is too small", segSize)
 	}
 	st, err := o.FS.Stat(o.Input)
 	if err != nil {
@@ -79,28 +92,31 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("%s is a directory, not a Tardis CSV file", o.Input)
 	}
-	hash, _, err := HashFile(o.FS, o.Input)
-	if err != nil {
-		return nil, err
-	}
-	r, err := tardis.Open(o.Input, tardis.Options{Name: filepath.Base(o.Input), PriceScale: o.PriceScale, SizeScale: o.SizeScale})
+	h := blake3.New()
+	r, err := tardis.Open(o.Input, tardis.Options{Name: filepath.Base(o.Input), PriceScale: tardis.FixedScale(o.PriceScale), SizeScale: tardis.FixedScale(o.SizeScale), Hash: h})
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 
 	// The first event tells the exchange and symbol columns, which the
-	// partition must agree with.
+	// partition must agree with, and the date.
 	var ev protocol.Event
 	first := r.Next(&ev)
 	if first != nil && first != io.EOF {
 		return nil, first
 	}
-	p, venueID, marketID, err := resolve(&o, r, first == nil, ev.IngestTS)
+	rv, err := resolve(&o, r, first == nil, ev.IngestTS)
 	if err != nil {
 		return nil, err
 	}
-	res := &ImportResult{Partition: p, Dir: p.Dir(o.Root), FileHash: hash}
+	p, venueID, marketID := rv.p, rv.venueID, rv.marketID
+	res := &ImportResult{Partition: p, Dir: p.Dir(o.Root)}
+	// Checked before anything is published, not only where the ledger is
+	// written.
+	if err := noSymlinks(o.Root, p.LedgerDir(o.Root)); err != nil {
+		return nil, err
+	}
 
 	t, err := begin(o.FS, o.Root, p)
 	if err != nil {
@@ -108,12 +124,12 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	}
 	defer t.abort()
 
-	done, err := checkExisting(t, o.Input, hash, o.Force, res)
-	if done || err != nil {
-		return res, err
+	old, err := checkExisting(t, o.Force)
+	if err != nil {
+		return nil, err
 	}
 
-	w, err := segment.NewWriter(t.staging, segment.WriterOptions{FS: o.FS, SegmentSize: o.SegmentSize})
+	w, err := segment.NewWriter(t.staging, segment.WriterOptions{FS: o.FS, SegmentSize: segSize})
 	if err != nil {
 		return nil, err
 	}
@@ -140,11 +156,11 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 			ev.DiffFlags = protocol.FlagAbsolute
 			ev.UpdateIDFirst, ev.UpdateIDLast, ev.UpdateIDPrev = seq, seq, max(seq, 1)-1
 		}
-		if buf, err = protocol.AppendEvent(buf[:0], &ev); err != nil {
+		if buf, err = protocol.AppendEventHead(buf[:0], &ev); err != nil {
 			return nil, fmt.Errorf("%s: line %d: %w", o.Input, r.Line(), err)
 		}
 		var pos segment.Position
-		if pos, err = w.Append(protocol.TypeBookEvent, ev.IngestTS, buf); err != nil {
+		if pos, err = w.AppendParts(protocol.TypeBookEvent, ev.IngestTS, buf, protocol.LevelBytes(ev.Bids), protocol.LevelBytes(ev.Asks)); err != nil {
 			return nil, err
 		}
 		if ck != nil {
@@ -173,6 +189,21 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	if err != io.EOF {
 		return nil, err
 	}
+	// The hash covers the input only if the reader consumed all of it, and
+	// a regular file that grew or shrank meanwhile is not the file hashed.
+	if st.Mode().IsRegular() {
+		if now, err := o.FS.Stat(o.Input); err != nil || now.Size() != st.Size() || r.BytesRead() != st.Size() {
+			return nil, fmt.Errorf("%s changed while it was being imported (%d bytes at the start, %d read); nothing was imported", o.Input, st.Size(), r.BytesRead())
+		}
+	}
+	res.FileHash = hex.EncodeToString(h.Sum(nil))
+	if old != nil && !o.Force {
+		w.Abort() // now, while the lock is held: its .tmp path may be another writer's after
+		if ck != nil {
+			ck.abort()
+		}
+		return sameInput(ctx, t, &o, old, res, venueID, marketID)
+	}
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
@@ -184,7 +215,7 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	published := w.PublishedFiles()
 	res.Rows, res.Events, res.Segments = r.Rows(), int64(seq), len(published)
 	if o.Progress != nil {
-		o.Progress(total, total, res.Rows)
+		o.Progress(r.BytesRead(), max(total, r.BytesRead()), res.Rows)
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -195,12 +226,16 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 		}
 	}
 	m := &Meta{
-		Venue: p.Venue, SymbolCode: p.Symbol, IngestTimeNS: time.Now().UnixNano(),
+		Venue: p.Venue, SymbolCode: p.Symbol, Symbol: rv.symbol, IngestTimeNS: time.Now().UnixNano(),
 		Completeness: "sealed", MetaVersion: 1, Date: p.Date, Stream: p.Stream,
-		Provider: "tardis", Source: filepath.Base(o.Input), SourceHash: hash,
+		Provider: "tardis", Source: filepath.Base(o.Input), SourceHash: res.FileHash,
 		VenueID: venueID, MarketID: marketID,
 		Rows: res.Rows, Groups: res.Groups, Events: res.Events, Segments: res.Segments,
 		Compressed: o.Compress,
+		Made:       &MadeWith{SegmentSize: segSize, PriceScale: o.PriceScale, SizeScale: o.SizeScale, CheckpointEvery: max(o.CheckpointEvery, 0)},
+	}
+	if ck != nil && o.CheckpointEvery == 0 {
+		m.Made.CheckpointEvery = DefaultCheckpointEvery
 	}
 	if res.Events > 0 {
 		m.EventTimeRange = &[2]uint64{res.MinTS, res.MaxTS}
@@ -220,47 +255,112 @@ func Import(ctx context.Context, o ImportOptions) (*ImportResult, error) {
 	return res, nil
 }
 
-// checkExisting decides what an import meets: nothing, the same file
-// (done), or other data (refused without --force).
-func checkExisting(t *txn, input, hash string, force bool, res *ImportResult) (done bool, err error) {
+// checkExisting reads what the stream holds (nil: nothing). Without
+// --force, a directory that is not a readable Chronicle stream is refused
+// before any work.
+func checkExisting(t *txn, force bool) (*Meta, error) {
 	old, err := ReadMeta(t.fsys, t.dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if _, serr := t.fsys.Stat(t.dir); serr == nil && !force {
-			return false, fmt.Errorf("%s exists but has no %s: not a Chronicle stream; use --force to replace it", t.dir, MetaName)
+			return nil, fmt.Errorf("%s exists but has no %s: not a Chronicle stream; use --force to replace it", t.dir, MetaName)
 		}
-		return false, nil
+		return nil, nil
 	case err != nil:
 		if force {
-			return false, nil
+			return nil, nil
 		}
-		return false, fmt.Errorf("%w; use --force to replace the stream", err)
-	case force:
-		return false, nil
-	case old.SourceHash != hash:
-		return false, fmt.Errorf("%s already holds data imported from %s (blake3 %.12s…); refusing to mix in a different file; use --force to replace it",
-			t.p, old.Source, old.SourceHash)
+		return nil, fmt.Errorf("%w; use --force to replace the stream", err)
 	}
-	// The same file is there. A crash after publishing can have left the
-	// ledger unwritten: finish that part.
-	res.AlreadyImported = true
+	return old, nil
+}
+
+// sameInput ends an import, without --force, into a stream that holds
+// data: the staging is discarded. Another input is refused. The same input
+// is already imported, unless options that decide the stored bytes differ
+// from those it was imported with (an error naming them), or --compress
+// asks to compress a plain stream (which is done).
+func sameInput(ctx context.Context, t *txn, o *ImportOptions, old *Meta, res *ImportResult, venueID uint16, marketID uint32) (*ImportResult, error) {
+	if old.SourceHash != res.FileHash {
+		return nil, fmt.Errorf("%s already holds data imported from %s (blake3 %.12s…); refusing to mix in a different file (blake3 %.12s…); use --force to replace it",
+			t.p, old.Source, old.SourceHash, res.FileHash)
+	}
+	if diff := optionDiffs(o, old, venueID, marketID); len(diff) > 0 {
+		return nil, fmt.Errorf("%s is already imported into %s with other options: %s; nothing was changed; use --force to re-import it with the new ones",
+			o.Input, t.p, strings.Join(diff, ", "))
+	}
 	res.Rows, res.Groups, res.Events, res.Segments = old.Rows, old.Groups, old.Events, old.Segments
 	if old.EventTimeRange != nil {
 		res.MinTS, res.MaxTS = old.EventTimeRange[0], old.EventTimeRange[1]
 	}
-	if _, err := readLedger(t.fsys, t.root, t.p, hash); err != nil {
+	// A crash after publishing can have left the ledger unwritten: finish
+	// that part.
+	if _, err := readLedger(t.fsys, t.root, t.p, res.FileHash); err != nil {
 		// The directory entry of a stream published just before a crash
 		// or a failed fsync may not be durable yet: sync it first.
 		if err := t.fsys.SyncDir(filepath.Dir(t.dir)); err != nil {
-			return true, err
+			return nil, err
 		}
-		return true, writeLedger(t.fsys, t.root, t.p, old, input, res.MinTS, res.MaxTS)
+		if err := writeLedger(t.fsys, t.root, t.p, old, o.Input, res.MinTS, res.MaxTS); err != nil {
+			return nil, err
+		}
+	} else if err := removeStaleLedgers(t.fsys, t.root, t.p, res.FileHash); err != nil { // a crash can also have left a replaced entry
+		return nil, err
 	}
-	return true, removeStaleLedgers(t.fsys, t.root, t.p, hash) // a crash can also have left a replaced entry
+	if !o.Compress || old.Compressed {
+		res.AlreadyImported = true
+		return res, nil
+	}
+	// Compress takes the lock itself, and works a segment at a time.
+	t.abort()
+	if err := Compress(ctx, t.fsys, t.dir); err != nil {
+		return nil, err
+	}
+	res.Compressed = true
+	return res, nil
+}
+
+// optionDiffs lists the options given that differ from those the stream
+// was made with, as flags. Options left at their defaults never differ.
+func optionDiffs(o *ImportOptions, old *Meta, venueID uint16, marketID uint32) []string {
+	var out []string
+	add := func(flag string, got, was any) {
+		out = append(out, fmt.Sprintf("--%s %v (imported with %v)", flag, got, was))
+	}
+	if o.VenueID >= 0 && venueID != old.VenueID {
+		add("venue-id", venueID, old.VenueID)
+	}
+	if o.MarketID >= 0 && marketID != old.MarketID {
+		add("market-id", marketID, old.MarketID)
+	}
+	if mw := old.Made; mw != nil { // streams from before made_with cannot tell
+		scale := func(s int) string {
+			if s < 0 {
+				return "automatic"
+			}
+			return strconv.Itoa(s)
+		}
+		if o.SegmentSize != 0 && o.SegmentSize != mw.SegmentSize {
+			add("segment-size", o.SegmentSize, mw.SegmentSize)
+		}
+		if o.PriceScale >= 0 && o.PriceScale != mw.PriceScale {
+			add("price-scale", o.PriceScale, scale(mw.PriceScale))
+		}
+		if o.SizeScale >= 0 && o.SizeScale != mw.SizeScale {
+			add("size-scale", o.SizeScale, scale(mw.SizeScale))
+		}
+		if every := max(o.CheckpointEvery, 0); o.CheckpointEvery != 0 && every != mw.CheckpointEvery {
+			add("checkpoint-every", every, mw.CheckpointEvery)
+		}
+	}
+	return out
 }
 
 func writeLedger(fsys vfs.FS, root string, p Partition, m *Meta, source string, minTS, maxTS uint64) error {
 	dir := p.LedgerDir(root)
+	if err := noSymlinks(root, dir); err != nil {
+		return err
+	}
 	if err := vfs.MkdirAllSync(fsys, dir, 0o755); err != nil {
 		return err
 	}
@@ -272,17 +372,26 @@ func writeLedger(fsys vfs.FS, root string, p Partition, m *Meta, source string, 
 		Segments: m.Segments, MinTSNS: minTS, MaxTSNS: maxTS, ImportedAtNS: time.Now().UnixNano(),
 		Venue: p.Venue, Symbol: p.Symbol, Date: p.Date, Stream: p.Stream, Events: m.Events,
 	}
-	if err := writeJSON(fsys, filepath.Join(dir, m.SourceHash+".json"), l); err != nil {
+	if err := writeJSON(fsys, p.LedgerPath(root, m.SourceHash), l); err != nil {
 		return err
 	}
 	return removeStaleLedgers(fsys, root, p, m.SourceHash)
 }
 
+// resolved is what resolve decided.
+type resolved struct {
+	p        Partition
+	symbol   string // exact, as in the data (p.Symbol is its code)
+	venueID  uint16
+	marketID uint32
+}
+
 // resolve fills venue, symbol and date from flags, then the file name and
-// path, then the file's own columns, and checks them against the columns.
-func resolve(o *ImportOptions, r *tardis.EventReader, haveEvent bool, firstTS uint64) (Partition, uint16, uint32, error) {
+// path, then the file's own columns, and checks them against the columns
+// and the date against the first event.
+func resolve(o *ImportOptions, r *tardis.EventReader, haveEvent bool, firstTS uint64) (resolved, error) {
 	ni := ParseTardisPath(o.Input)
-	pick := func(flag, fromName, fromData, what, flagName string) (string, error) {
+	pick := func(flag, fromName, fromData, what, flagName string, same func(v, data string) bool) (string, error) {
 		v, src := flag, "--"+flagName
 		if v == "" {
 			v, src = fromName, "the file name"
@@ -293,52 +402,90 @@ func resolve(o *ImportOptions, r *tardis.EventReader, haveEvent bool, firstTS ui
 		if v == "" {
 			return "", fmt.Errorf("cannot tell the %s of %s: pass --%s", what, o.Input, flagName)
 		}
-		if fromData != "" && v != fromData {
+		if err := checkName(what, v); err != nil {
+			return "", err
+		}
+		if fromData != "" && !same(v, fromData) {
 			return "", fmt.Errorf("%s says %s %q but the file's %s column says %q", src, what, v, what, fromData)
 		}
 		return v, nil
 	}
-	venue, err := pick(o.Venue, ni.Exchange, r.Exchange(), "exchange", "venue")
+	venue, err := pick(o.Venue, ni.Exchange, r.Exchange(), "exchange", "venue", func(v, d string) bool { return v == d })
 	if err != nil {
-		return Partition{}, 0, 0, err
+		return resolved{}, err
 	}
-	symbol, err := pick(o.Symbol, ni.Symbol, r.Symbol(), "symbol", "symbol")
+	// A symbol may be given exactly (BTC/USD) or as Tardis spells it in
+	// file names (BTC-USD).
+	symbol, err := pick(o.Symbol, ni.Symbol, r.Symbol(), "symbol", "symbol", func(v, d string) bool { return v == d || v == SymbolCode(d) })
 	if err != nil {
-		return Partition{}, 0, 0, err
+		return resolved{}, err
 	}
-	date := o.Date
+	if d := r.Symbol(); d != "" {
+		symbol = d
+	}
+	var firstDay string
+	if haveEvent {
+		if firstDay, err = utcDate(firstTS); err != nil {
+			return resolved{}, fmt.Errorf("%s: line %d: local_timestamp: %w", o.Input, r.Line(), err)
+		}
+	}
+	date, src := o.Date, "--date"
 	if date == "" {
-		date = ni.Date
-	}
-	if date == "" && haveEvent {
-		date = time.Unix(0, int64(firstTS)).UTC().Format(time.DateOnly)
+		date, src = ni.Date, "the file name"
 	}
 	if date == "" {
-		return Partition{}, 0, 0, fmt.Errorf("cannot tell the date of %s: pass --date YYYY-MM-DD", o.Input)
+		date = firstDay
 	}
-	p := Partition{Venue: venue, Symbol: symbol, Date: date, Stream: o.Stream}
-	if err := p.Validate(); err != nil {
-		return Partition{}, 0, 0, err
+	if date == "" {
+		return resolved{}, fmt.Errorf("cannot tell the date of %s: pass --date YYYY-MM-DD", o.Input)
 	}
-	var venueID uint16
+	// A day's file holds the local timestamps of that UTC day.
+	if firstDay != "" && firstDay != date {
+		return resolved{}, fmt.Errorf("%s: line %d: the first local_timestamp (%d ns) is on %s (UTC), but %s says %s",
+			o.Input, r.Line(), firstTS, firstDay, src, date)
+	}
+	rv := resolved{p: Partition{Venue: venue, Symbol: SymbolCode(symbol), Date: date, Stream: o.Stream}, symbol: symbol}
+	if err := rv.p.Validate(); err != nil {
+		return resolved{}, err
+	}
 	switch {
 	case o.VenueID >= 0 && o.VenueID <= 0xFFFF:
-		venueID = uint16(o.VenueID)
+		rv.venueID = uint16(o.VenueID)
 	case o.VenueID > 0xFFFF:
-		return Partition{}, 0, 0, fmt.Errorf("--venue-id %d does not fit in u16", o.VenueID)
+		return resolved{}, fmt.Errorf("--venue-id %d does not fit in u16", o.VenueID)
 	default:
 		id, ok := VenueID(venue)
 		if !ok {
-			return Partition{}, 0, 0, fmt.Errorf("venue %q is not in the built-in venue table (see docs/PATH-CONTRACT.md): pass --venue-id", venue)
+			return resolved{}, fmt.Errorf("venue %q is not in the built-in venue table (see docs/PATH-CONTRACT.md): pass --venue-id", venue)
 		}
-		venueID = id
+		rv.venueID = id
 	}
-	marketID := protocol.MarketID(symbol)
+	// The market id hashes the exact symbol, as the data spells it.
+	rv.marketID = protocol.MarketID(symbol)
 	if o.MarketID >= 0 {
 		if o.MarketID > 0xFFFFFFFF {
-			return Partition{}, 0, 0, fmt.Errorf("--market-id %d does not fit in u32", o.MarketID)
+			return resolved{}, fmt.Errorf("--market-id %d does not fit in u32", o.MarketID)
 		}
-		marketID = uint32(o.MarketID)
+		rv.marketID = uint32(o.MarketID)
 	}
-	return p, venueID, marketID, nil
+	return rv, nil
+}
+
+// NSTime converts a timestamp in ns since the epoch to a UTC time.Time,
+// refusing what an int64 ns count cannot hold (from 2262-04-11 on) rather
+// than wrapping to a date in 1677..1970.
+func NSTime(ns uint64) (time.Time, error) {
+	if ns > math.MaxInt64 {
+		return time.Time{}, fmt.Errorf("timestamp %d ns is past 2262-04-11, the last instant a signed 64-bit ns count holds", ns)
+	}
+	return time.Unix(0, int64(ns)).UTC(), nil
+}
+
+// utcDate is the UTC date of a timestamp in ns (see NSTime).
+func utcDate(ns uint64) (string, error) {
+	t, err := NSTime(ns)
+	if err != nil {
+		return "", err
+	}
+	return t.Format(time.DateOnly), nil
 }

@@ -10,7 +10,10 @@
 package archive
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,18 +23,22 @@ import (
 // Partition names one stream: <root>/v1/<venue>/<symbol>/<date>/<stream>.
 type Partition struct {
 	Venue  string
-	Symbol string
+	Symbol string // the symbol's code: SymbolCode of the exact symbol
 	Date   string // YYYY-MM-DD, UTC
 	Stream string
 }
 
-// Validate rejects names that would escape the layout.
+// Validate rejects names that would escape the layout, and control
+// characters (NUL included), which no file name should carry.
 func (p Partition) Validate() error {
 	for _, f := range []struct{ name, v string }{
 		{"venue", p.Venue}, {"symbol", p.Symbol}, {"date", p.Date}, {"stream", p.Stream},
 	} {
 		if f.v == "" {
 			return fmt.Errorf("%s is empty", f.name)
+		}
+		if err := checkName(f.name, f.v); err != nil {
+			return err
 		}
 		if f.v == "." || f.v == ".." || strings.ContainsAny(f.v, `/\`) || strings.HasPrefix(f.v, ".") {
 			return fmt.Errorf("%s %q is not a valid path component", f.name, f.v)
@@ -43,6 +50,25 @@ func (p Partition) Validate() error {
 	return nil
 }
 
+// checkName refuses NUL and other control characters in a name.
+func checkName(what, v string) error {
+	for _, c := range v {
+		if c < 0x20 || c == 0x7f {
+			return fmt.Errorf("%s %q contains a control character (%U)", what, v, c)
+		}
+	}
+	return nil
+}
+
+// SymbolCode is the name Tardis gives a symbol in its file names, and so
+// the symbol's directory: upper case, with / : \ ? * < > | " replaced by -
+// (BTC/USD -> BTC-USD).
+func SymbolCode(symbol string) string {
+	return symbolReplacer.Replace(strings.ToUpper(symbol))
+}
+
+var symbolReplacer = strings.NewReplacer("/", "-", ":", "-", `\`, "-", "?", "-", "*", "-", "<", "-", ">", "-", "|", "-", `"`, "-")
+
 func (p Partition) String() string {
 	return filepath.Join(p.Venue, p.Symbol, p.Date, p.Stream)
 }
@@ -52,9 +78,53 @@ func (p Partition) Dir(root string) string {
 	return filepath.Join(root, "v1", p.Venue, p.Symbol, p.Date, p.Stream)
 }
 
-// LedgerDir holds the import ledger entries of the partition.
+// LedgerDir holds the import ledger entries of the partition's date (all
+// its streams).
 func (p Partition) LedgerDir(root string) string {
 	return filepath.Join(root, "imports", "v1", "tardis", p.Venue, p.Symbol, p.Date)
+}
+
+// LedgerPath is the ledger entry of the input with blake3 hash imported
+// into this stream. The stream is part of the name so that one file
+// imported into two streams has two entries.
+func (p Partition) LedgerPath(root, hash string) string {
+	return filepath.Join(p.LedgerDir(root), hash+"."+p.Stream+".json")
+}
+
+// ledgerHash returns the hash of a ledger entry's file name if it is an
+// entry of this stream.
+func (p Partition) ledgerHash(name string) (string, bool) {
+	hash, ok := strings.CutSuffix(name, "."+p.Stream+".json")
+	if !ok || len(hash) != 64 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return "", false
+	}
+	return hash, true
+}
+
+// noSymlinks refuses a path under root any component of which, below root,
+// is a symbolic link: Chronicle writes and deletes only inside the archive,
+// never in wherever a link points. Missing components are fine (they will
+// be created as directories).
+func noSymlinks(root, path string) error {
+	rel, err := filepath.Rel(root, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("%s is not under the archive root %s", path, root)
+	}
+	d := root
+	for _, c := range strings.Split(rel, string(filepath.Separator)) {
+		d = filepath.Join(d, c)
+		info, err := os.Lstat(d)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if info.Mode()&fs.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link: chronicle does not write or delete through links inside the archive; replace it with a directory (or point --archive-root at the real location)", d)
+		}
+	}
+	return nil
 }
 
 // Names of the files Chronicle keeps beside a stream directory. They start

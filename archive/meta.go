@@ -28,23 +28,46 @@ type Meta struct {
 	EventTimeRange *[2]uint64 `json:"event_time_range"`
 	Completeness   string     `json:"completeness"`
 
-	MetaVersion int    `json:"chronicle_meta_version"`
-	Date        string `json:"date"`
-	Stream      string `json:"stream"`
-	Provider    string `json:"provider"`
-	Source      string `json:"source"`      // input file name
-	SourceHash  string `json:"source_hash"` // blake3 hex of the input's bytes (the ledger key)
-	VenueID     uint16 `json:"venue_id"`
-	MarketID    uint32 `json:"market_id"`
-	Rows        int64  `json:"rows"`
-	Groups      int64  `json:"groups"`
-	Events      int64  `json:"events"`
-	Segments    int    `json:"segments"`
-	Compressed  bool   `json:"compressed"`
+	MetaVersion int `json:"chronicle_meta_version"`
+	// Symbol is the exact symbol (BTC/USD) of which SymbolCode (BTC-USD) is
+	// the directory name; empty in streams written before it existed.
+	Symbol     string `json:"symbol,omitempty"`
+	Date       string `json:"date"`
+	Stream     string `json:"stream"`
+	Provider   string `json:"provider"`
+	Source     string `json:"source"`      // input file name
+	SourceHash string `json:"source_hash"` // blake3 hex of the input's bytes (the ledger key)
+	VenueID    uint16 `json:"venue_id"`
+	MarketID   uint32 `json:"market_id"`
+	Rows       int64  `json:"rows"`
+	Groups     int64  `json:"groups"`
+	Events     int64  `json:"events"`
+	Segments   int    `json:"segments"`
+	Compressed bool   `json:"compressed"`
+	// Made records the import options that shape the stored bytes, so that
+	// a re-import of the same file with other options is noticed.
+	Made *MadeWith `json:"made_with,omitempty"`
 	// Files is the manifest: every file the stream holds besides meta.json,
 	// with its size and blake3, so that verify notices a change to any byte
 	// even where no decoder would.
 	Files []FileEntry `json:"files"`
+}
+
+// MadeWith is meta.json's made_with: the import options besides venue and
+// market ids that decide the stored bytes. Scales are -1 for automatic.
+type MadeWith struct {
+	SegmentSize     int64 `json:"segment_size"`
+	PriceScale      int   `json:"price_scale"`
+	SizeScale       int   `json:"size_scale"`
+	CheckpointEvery int   `json:"checkpoint_every"` // 0: no checkpoints
+}
+
+// ExactSymbol is the symbol as the data spells it.
+func (m *Meta) ExactSymbol() string {
+	if m.Symbol != "" {
+		return m.Symbol
+	}
+	return m.SymbolCode
 }
 
 // FileEntry is one manifest line.
@@ -150,25 +173,31 @@ func manifestWith(fsys vfs.FS, dir string, known map[string]FileEntry) ([]FileEn
 	return out, nil
 }
 
-// ledgerFor finds the ledger entry of hash in the partition's ledger dir.
+// readLedger reads the stream's ledger entry of the input with this hash.
 func readLedger(fsys vfs.FS, root string, p Partition, hash string) (*Ledger, error) {
 	fsys = vfs.OrDefault(fsys)
-	b, err := vfs.ReadFile(fsys, filepath.Join(p.LedgerDir(root), hash+".json"))
+	path := p.LedgerPath(root, hash)
+	b, err := vfs.ReadFile(fsys, path)
 	if err != nil {
 		return nil, err
 	}
 	var l Ledger
 	if err := json.Unmarshal(b, &l); err != nil {
-		return nil, fmt.Errorf("ledger %s: %w", hash, err)
+		return nil, fmt.Errorf("ledger entry %s: %w", path, err)
 	}
 	return &l, nil
 }
 
 // removeStaleLedgers deletes the stream's ledger entries other than keep:
-// they describe data that a --force import has replaced. Other streams of
-// the same venue/symbol/date share the directory and are left alone.
+// they describe data that a --force import has replaced. It goes by the
+// file names Chronicle gives entries (<hash>.<stream>.json), so it never
+// touches another stream's entries or a file it did not name, and never
+// needs to parse one.
 func removeStaleLedgers(fsys vfs.FS, root string, p Partition, keep string) error {
 	dir := p.LedgerDir(root)
+	if err := noSymlinks(root, dir); err != nil {
+		return err
+	}
 	ents, err := fsys.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -178,12 +207,8 @@ func removeStaleLedgers(fsys vfs.FS, root string, p Partition, keep string) erro
 	}
 	removed := false
 	for _, e := range ents {
-		name := e.Name()
-		if name == keep+".json" || !strings.HasSuffix(name, ".json") {
-			continue
-		}
-		l, err := readLedger(fsys, root, p, strings.TrimSuffix(name, ".json"))
-		if err == nil && l.Stream != p.Stream {
+		hash, ok := p.ledgerHash(e.Name())
+		if !ok || hash == keep || !e.Type().IsRegular() {
 			continue
 		}
 		if err := fsys.Remove(filepath.Join(dir, e.Name())); err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/chronicle-archive/chronicle/segment"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -24,7 +25,7 @@ type txn struct {
 	dir     string // the stream directory
 	staging string
 	lock    io.Closer
-	done    bool
+	done    bool // the staging path is no longer ours: published or aborted
 }
 
 // begin takes the partition lock, sweeps what a crashed writer left behind
@@ -34,6 +35,11 @@ func begin(fsys vfs.FS, root string, p Partition) (*txn, error) {
 		return nil, err
 	}
 	t := &txn{fsys: fsys, root: root, p: p, dir: p.Dir(root), staging: p.stagingPath(root)}
+	for _, path := range []string{t.dir, t.staging, p.lockPath(root)} {
+		if err := noSymlinks(root, path); err != nil {
+			return nil, err
+		}
+	}
 	parent := filepath.Dir(t.dir)
 	if err := vfs.MkdirAllSync(fsys, parent, 0o755); err != nil {
 		return nil, err
@@ -63,8 +69,9 @@ func begin(fsys vfs.FS, root string, p Partition) (*txn, error) {
 	return t, nil
 }
 
-// sweepTmp removes *.tmp files a crashed writer of another tool may have left
-// in a stream directory; they never hold published data.
+// sweepTmp removes the *.tmp files a crashed writer may have left in a
+// stream directory, and only those Chronicle itself names (segment files,
+// meta.json, checkpoints); they never hold published data.
 func sweepTmp(fsys vfs.FS, dir string) error {
 	ents, err := fsys.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -74,7 +81,8 @@ func sweepTmp(fsys vfs.FS, dir string) error {
 		return err
 	}
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".tmp") {
+		base, ok := strings.CutSuffix(e.Name(), ".tmp")
+		if _, _, seg := segment.ParseName(base); ok && e.Type().IsRegular() && (seg || base == MetaName || base == CheckpointsName) {
 			if err := fsys.Remove(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}
@@ -155,10 +163,12 @@ func (e *notDurableError) Error() string {
 func (e *notDurableError) Unwrap() error { return e.err }
 
 // abort removes the staging directory and releases the lock. It is safe
-// after publish.
+// after publish and after abort (once the lock is gone, the staging path
+// may be another writer's).
 func (t *txn) abort() {
 	if !t.done {
 		t.fsys.RemoveAll(t.staging)
+		t.done = true
 	}
 	if t.lock != nil {
 		t.lock.Close()

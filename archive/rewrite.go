@@ -62,26 +62,54 @@ func rewrite(ctx context.Context, fsys vfs.FS, streamDir string, fn func(staging
 	if err := t.linkExisting(); err != nil {
 		return err
 	}
+	// Segment files are immutable and fn never rewrites one under the same
+	// name: a linked one keeps its manifest entry. Taking the entry rather
+	// than hashing the file again also keeps damage visible to verify.
+	known := map[string]FileEntry{}
+	for _, f := range m.Files {
+		if _, _, ok := segment.ParseName(f.Name); ok {
+			known[f.Name] = f
+		}
+	}
 	if err := fn(t.staging, m); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return t.publish(m)
+	return t.publishKnown(m, known)
 }
 
-// Compress replaces every .q segment of a stream with .q.zst + .q.zst.idx,
-// atomically: readers see the stream uncompressed or compressed, and a
-// killed run leaves the stream as it was.
+// Compress replaces every .q segment of a stream with .q.zst + .q.zst.idx.
+// It publishes one segment at a time, each swap freeing that segment's .q,
+// so it needs free space for one compressed segment, not for the whole
+// stream. Readers see a complete stream at every step (a reader takes
+// NNNNNNNNN.q or its .q.zst alike); meta.json says compressed once the
+// last segment is. A killed run leaves a readable stream, and rerunning it
+// finishes the job.
 func Compress(ctx context.Context, fsys vfs.FS, streamDir string) error {
 	if fsys == nil {
 		fsys = vfs.Default
 	}
-	return rewrite(ctx, fsys, filepath.Clean(streamDir), func(staging string, m *Meta) error {
-		m.Compressed = true
-		return compressDir(ctx, fsys, staging)
-	})
+	for done := false; !done; {
+		err := rewrite(ctx, fsys, filepath.Clean(streamDir), func(staging string, m *Meta) error {
+			ids, err := segmentIDs(fsys, staging, segment.KindSegment)
+			if err != nil {
+				return err
+			}
+			if len(ids) <= 1 {
+				m.Compressed, done = true, true
+			}
+			if len(ids) == 0 {
+				return nil
+			}
+			return segment.CompressSegment(staging, ids[0], segment.CompressOptions{FS: fsys})
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Index (re)writes the stream's book checkpoints, atomically.
@@ -89,7 +117,13 @@ func Index(ctx context.Context, fsys vfs.FS, streamDir string, every int) error 
 	if fsys == nil {
 		fsys = vfs.Default
 	}
+	if every <= 0 {
+		every = DefaultCheckpointEvery
+	}
 	return rewrite(ctx, fsys, filepath.Clean(streamDir), func(staging string, m *Meta) error {
+		if m.Made != nil {
+			m.Made.CheckpointEvery = every
+		}
 		return buildCheckpoints(ctx, fsys, staging, every)
 	})
 }

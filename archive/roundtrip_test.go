@@ -190,7 +190,7 @@ func TestRoundTrip(t *testing.T) {
 		{"real deribit", "../testdata/deribit_incremental_book_L2_2020-04-01_BTC-PERPETUAL.nautilus15.csv", nil},
 	}
 	for name, body := range ruleFiles() {
-		p := filepath.Join(t.TempDir(), "binance_incremental_book_L2_2024-01-02_"+name+".csv")
+		p := filepath.Join(t.TempDir(), "binance_incremental_book_L2_1970-01-01_"+name+".csv")
 		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 			t.Fatal(err)
 		}

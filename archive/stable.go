@@ -15,13 +15,23 @@ import (
 // stands.
 func readStable[T any](fsys vfs.FS, dir string, read func() (T, error), discard func(T)) (T, error) {
 	for attempt := 1; ; attempt++ {
-		before, err := fsys.Stat(dir)
+		// Held open while read runs, so that the inode number cannot be
+		// reused by a directory swapped in meanwhile (as the staging
+		// directory of the next import could be).
+		d, err := fsys.Open(dir)
 		if err != nil {
+			var zero T
+			return zero, err
+		}
+		before, err := d.Stat()
+		if err != nil {
+			d.Close()
 			var zero T
 			return zero, err
 		}
 		v, err := read()
 		after, serr := fsys.Stat(dir)
+		d.Close()
 		if serr == nil && os.SameFile(before, after) || attempt == 5 {
 			return v, err
 		}

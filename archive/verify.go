@@ -28,6 +28,48 @@ type StreamReport struct {
 // OK reports whether no problem was found.
 func (r *StreamReport) OK() bool { return len(r.Problems) == 0 }
 
+// ProblemKind is the problems of one kind in a report: one edited field
+// can make every record of a stream wrong in the same way.
+type ProblemKind struct {
+	Count int
+	First []segment.Problem // the first MaxPlaces, in the order found
+}
+
+// MaxPlaces is how many places of one kind of problem Summary keeps.
+const MaxPlaces = 5
+
+// Summary groups the problems by kind (the message with its numbers left
+// out), in the order each kind was first found.
+func (r *StreamReport) Summary() []ProblemKind {
+	var out []ProblemKind
+	index := map[string]int{}
+	for _, p := range r.Problems {
+		k := problemKey(p.Err.Error())
+		i, ok := index[k]
+		if !ok {
+			i = len(out)
+			index[k] = i
+			out = append(out, ProblemKind{})
+		}
+		out[i].Count++
+		if len(out[i].First) < MaxPlaces {
+			out[i].First = append(out[i].First, p)
+		}
+	}
+	return out
+}
+
+// problemKey drops the digits of a message: "seq 7, want 5" and "seq 9,
+// want 8" are one kind.
+func problemKey(msg string) string {
+	return strings.Map(func(c rune) rune {
+		if c >= '0' && c <= '9' {
+			return -1
+		}
+		return c
+	}, msg)
+}
+
 func (r *StreamReport) problem(path string, off int64, format string, args ...any) {
 	r.Problems = append(r.Problems, segment.Problem{Path: path, Offset: off, Err: fmt.Errorf(format, args...)})
 }
@@ -102,6 +144,7 @@ func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {
 	}
 	if m != nil {
 		verifyManifest(fsys, dir, m, rep)
+		verifyCompressed(fsys, dir, m, rep)
 	}
 
 	var (
@@ -124,6 +167,19 @@ func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {
 			nextSeq = ev.Seq + 1 // resynchronise: report a gap once
 			return fmt.Errorf("event seq %d, want %d", ev.Seq, want)
 		}
+		// Count the event before checking its fields: one wrong field is
+		// one problem, not also a seq gap and wrong counts after it.
+		if rep.Events == 0 || ev.IngestTS < minTS {
+			minTS = ev.IngestTS
+		}
+		if rep.Events == 0 || ev.IngestTS != lastTS {
+			groups++
+		}
+		lastTS = ev.IngestTS
+		maxTS = max(maxTS, ev.IngestTS)
+		nextSeq = ev.Seq + 1
+		rep.Events++
+		rep.Levels += int64(len(ev.Bids) + len(ev.Asks))
 		switch {
 		case rec.Seq != ev.Seq:
 			return fmt.Errorf("message seq %d but event seq %d", rec.Seq, ev.Seq)
@@ -138,17 +194,6 @@ func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {
 		case ev.Type != protocol.Diff && ev.Type != protocol.Snapshot:
 			return fmt.Errorf("event_type %v in an L2 import", ev.Type)
 		}
-		if rep.Events == 0 || ev.IngestTS < minTS {
-			minTS = ev.IngestTS
-		}
-		if rep.Events == 0 || ev.IngestTS != lastTS {
-			groups++
-		}
-		lastTS = ev.IngestTS
-		maxTS = max(maxTS, ev.IngestTS)
-		nextSeq = ev.Seq + 1
-		rep.Events++
-		rep.Levels += int64(len(ev.Bids) + len(ev.Asks))
 		return nil
 	}
 	sr, err := segment.VerifyStream(dir, fsys, visit)
@@ -244,19 +289,60 @@ func verifyManifest(fsys vfs.FS, dir string, m *Meta, rep *StreamReport) {
 	}
 }
 
-func verifyLedger(fsys vfs.FS, dir string, m *Meta, rep *StreamReport, groups int64, minTS, maxTS uint64) {
-	p, root, ok := PartitionOf(dir)
-	if !ok || m.SourceHash == "" {
+// verifyCompressed checks meta.json's compressed flag against the files:
+// true when every segment is .q.zst. A stream with both kinds is one whose
+// compress was interrupted: readable, worth a note.
+func verifyCompressed(fsys vfs.FS, dir string, m *Meta, rep *StreamReport) {
+	plain, err := segmentIDs(fsys, dir, segment.KindSegment)
+	if err != nil {
+		return // verifyManifest reported it
+	}
+	zst, err := segmentIDs(fsys, dir, segment.KindCompressed)
+	if err != nil {
 		return
 	}
+	metaPath := filepath.Join(dir, MetaName)
+	switch {
+	case m.Compressed && len(plain) > 0:
+		rep.problem(metaPath, 0, "meta.json says compressed, but %d segments are plain .q (first %s)", len(plain), segment.Name(plain[0]))
+	case !m.Compressed && len(plain) == 0 && len(zst) > 0:
+		rep.problem(metaPath, 0, "meta.json says not compressed, but all %d segments are .q.zst", len(zst))
+	case !m.Compressed && len(plain) > 0 && len(zst) > 0:
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d of %d segments compressed (a compress was interrupted); rerun chronicle compress to finish", len(zst), len(zst)+len(plain)))
+	default:
+		rep.Checked = append(rep.Checked, fmt.Sprintf("meta.json compressed=%v matches the segment files", m.Compressed))
+	}
+}
+
+func verifyLedger(fsys vfs.FS, dir string, m *Meta, rep *StreamReport, groups int64, minTS, maxTS uint64) {
+	p, root, ok := PartitionOf(dir)
+	if !ok {
+		return
+	}
+	metaPath := filepath.Join(dir, MetaName)
+	path := p.LedgerPath(root, m.SourceHash)
 	l, err := readLedger(fsys, root, p, m.SourceHash)
 	if errors.Is(err, fs.ErrNotExist) {
+		// An entry of this stream under another hash, written after this
+		// stream was made, means meta.json's source_hash is wrong. An
+		// older one is that of the data a --force import replaced, left
+		// by a crash before the ledger was updated: like none at all, the
+		// ledger lags.
+		for _, h := range ledgerHashes(fsys, root, p) {
+			if l, err := readLedger(fsys, root, p, h); err == nil && l.ImportedAtNS >= m.IngestTimeNS {
+				rep.problem(metaPath, 0, "meta.json source_hash %q, but the stream's import ledger entry is %s", m.SourceHash, p.LedgerPath(root, h))
+				return
+			}
+		}
 		rep.Notes = append(rep.Notes, "no import ledger entry for this stream's source (an import stopped after publishing); rerun the import to record it")
 		return
 	}
-	path := filepath.Join(p.LedgerDir(root), m.SourceHash+".json")
 	if err != nil {
 		rep.problem(path, 0, "%v", err)
+		return
+	}
+	if l.FileHash != m.SourceHash || l.Stream != p.Stream {
+		rep.problem(path, 0, "ledger entry says file_hash %q stream %q, meta.json says source_hash %q stream %q", l.FileHash, l.Stream, m.SourceHash, p.Stream)
 		return
 	}
 	if l.Rows != rep.Levels || l.Groups != groups || l.Segments != rep.Segments || (rep.Events > 0 && (l.MinTSNS != minTS || l.MaxTSNS != maxTS)) {
@@ -264,5 +350,17 @@ func verifyLedger(fsys vfs.FS, dir string, m *Meta, rep *StreamReport, groups in
 			l.Rows, l.Groups, l.Segments, l.MinTSNS, l.MaxTSNS, rep.Levels, groups, rep.Segments, minTS, maxTS)
 		return
 	}
-	rep.Checked = append(rep.Checked, "import ledger counts match the data")
+	rep.Checked = append(rep.Checked, "import ledger entry matches source_hash, and its counts the data")
+}
+
+// ledgerHashes lists the hashes of the stream's ledger entries.
+func ledgerHashes(fsys vfs.FS, root string, p Partition) []string {
+	ents, _ := fsys.ReadDir(p.LedgerDir(root))
+	var out []string
+	for _, e := range ents {
+		if h, ok := p.ledgerHash(e.Name()); ok {
+			out = append(out, h)
+		}
+	}
+	return out
 }

@@ -18,6 +18,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"unsafe"
 )
 
 // Record type ids (the type_id field of a segment message header).
@@ -137,32 +138,66 @@ var (
 
 // AppendEvent appends the BookEvent payload of e to dst.
 func AppendEvent(dst []byte, e *Event) ([]byte, error) {
+	n, err := check(e)
+	if err != nil {
+		return dst, err
+	}
+	start := len(dst)
+	dst = grow(dst, n)
+	off := putHead(dst[start:], e, n)
+	off = putLevels(dst[start:], off, e.Bids)
+	putLevels(dst[start:], off, e.Asks)
+	return dst, nil
+}
+
+// check validates what AppendEvent and AppendEventHead encode and returns
+// the payload length.
+func check(e *Event) (int, error) {
 	if e.PriceScale > MaxScale || e.SizeScale > MaxScale {
-		return dst, ErrScale
+		return 0, ErrScale
 	}
 	switch e.Type {
 	case Diff:
 		if len(e.Bids) > MaxDiffLevels || len(e.Asks) > MaxDiffLevels {
-			return dst, ErrTooManyLevels
+			return 0, ErrTooManyLevels
 		}
 	case Snapshot:
 		if uint64(len(e.Bids)) > 1<<32-1 || uint64(len(e.Asks)) > 1<<32-1 {
-			return dst, ErrTooManyLevels
+			return 0, ErrTooManyLevels
 		}
 	case Reset, Heartbeat:
 		if len(e.Bids)+len(e.Asks) != 0 {
-			return dst, fmt.Errorf("%w: %v event with levels", ErrMalformed, e.Type)
+			return 0, fmt.Errorf("%w: %v event with levels", ErrMalformed, e.Type)
 		}
 	default:
-		return dst, fmt.Errorf("%w: unknown event type %d", ErrMalformed, e.Type)
+		return 0, fmt.Errorf("%w: unknown event type %d", ErrMalformed, e.Type)
 	}
 	n := EncodedLen(e)
 	if uint64(n) > 1<<32-1 {
-		return dst, ErrTooManyLevels
+		return 0, ErrTooManyLevels
 	}
+	return n, nil
+}
+
+// AppendEventHead appends the BookEvent payload of e without its levels:
+// followed by LevelBytes(e.Bids) and LevelBytes(e.Asks) it is what
+// AppendEvent appends. With segment.Writer.AppendParts, a huge event is
+// stored without a second copy of its levels in memory.
+func AppendEventHead(dst []byte, e *Event) ([]byte, error) {
+	n, err := check(e)
+	if err != nil {
+		return dst, err
+	}
+	h := n - (len(e.Bids)+len(e.Asks))*LevelSize
 	start := len(dst)
-	dst = grow(dst, n)
-	b := dst[start : start+n]
+	dst = grow(dst, h)
+	putHead(dst[start:], e, n)
+	return dst, nil
+}
+
+// putHead writes the header and body of e, whose payload is n bytes, at
+// the start of b and returns their length.
+func putHead(b []byte, e *Event, n int) int {
 	clear(b[:HeaderSize])
 	le := binary.LittleEndian
 	le.PutUint16(b[0:], SchemaVersion)
@@ -197,9 +232,30 @@ func AppendEvent(dst []byte, e *Event) ([]byte, error) {
 		le.PutUint16(body[30:], uint16(len(e.Asks)))
 		off += DiffBodySize
 	}
-	off = putLevels(b, off, e.Bids)
-	putLevels(b, off, e.Asks)
-	return dst, nil
+	return off
+}
+
+// nativeLittle: the levels' memory is their encoding.
+var nativeLittle = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// Level must be two u64s without padding for LevelBytes.
+var _ [LevelSize - unsafe.Sizeof(Level{})]byte
+var _ [unsafe.Sizeof(Level{}) - LevelSize]byte
+var _ [unsafe.Offsetof(Level{}.Size) - 8]byte
+
+// LevelBytes returns levels encoded as in a payload (price u64, size u64,
+// little-endian). On little-endian machines that is the levels' own
+// memory, which the result aliases: no copy.
+func LevelBytes(levels []Level) []byte {
+	if len(levels) == 0 {
+		return nil
+	}
+	if !nativeLittle {
+		b := make([]byte, len(levels)*LevelSize)
+		putLevels(b, 0, levels)
+		return b
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&levels[0])), len(levels)*LevelSize)
 }
 
 func putLevels(b []byte, off int, levels []Level) int {

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"reflect"
@@ -145,4 +146,30 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("re-encoding differs:\n in %x\nout %x", p, out)
 		}
 	})
+}
+
+// TestAppendEventHead: the head and the levels' bytes, concatenated, are
+// AppendEvent's payload.
+func TestAppendEventHead(t *testing.T) {
+	for _, e := range []Event{
+		{Type: Snapshot, Seq: 3, IngestTS: 5, PriceScale: 2, SizeScale: 1, Bids: []Level{{100, 1}, {99, 2}}, Asks: []Level{{101, 1 << 60}}},
+		{Type: Diff, Seq: 4, UpdateIDFirst: 4, UpdateIDLast: 4, UpdateIDPrev: 3, DiffFlags: FlagAbsolute, Asks: []Level{{7, 0}}},
+		{Type: Heartbeat, Seq: 5},
+	} {
+		want, err := AppendEvent([]byte("x"), &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := AppendEventHead([]byte("x"), &e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(append(got, LevelBytes(e.Bids)...), LevelBytes(e.Asks)...)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%v: head+levels\n%x\nwant\n%x", e.Type, got, want)
+		}
+	}
+	if _, err := AppendEventHead(nil, &Event{Type: Diff, Bids: make([]Level, MaxDiffLevels+1)}); !errors.Is(err, ErrTooManyLevels) {
+		t.Errorf("too many levels: %v", err)
+	}
 }

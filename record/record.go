@@ -170,3 +170,19 @@ func ByName(name string) (*Type, bool) {
 	}
 	return nil, false
 }
+
+// ScaleNames names the scale slots of t in order, as meta.json's scales
+// keys: a Decimal field's name, and "<name>.price", "<name>.amount" for a
+// Levels field.
+func (t *Type) ScaleNames() []string {
+	var out []string
+	for _, f := range t.Fields {
+		switch f.Kind {
+		case Decimal:
+			out = append(out, f.Name)
+		case Levels:
+			out = append(out, f.Name+".price", f.Name+".amount")
+		}
+	}
+	return out
+}

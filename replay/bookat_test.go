@@ -285,7 +285,7 @@ func TestOpenRange(t *testing.T) {
 
 func writeCSV(t *testing.T, body string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "binance_incremental_book_L2_2024-05-01_XY.csv")
+	p := filepath.Join(t.TempDir(), "binance_incremental_book_L2_1970-01-01_XY.csv")
 	if err := os.WriteFile(p, []byte("exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n"+body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -351,8 +351,10 @@ binance,XY,5,5,false,ask,99.5,0
 	}
 }
 
-// TestUnusableCheckpoints: damaged checkpoints, or checkpoints of another
-// stream, must not change a book: the replay starts over.
+// TestUnusableCheckpoints: checkpoints that are not the ones meta.json
+// lists (damaged, or another stream's) never change a book: BookAt fails
+// with a *segment.CorruptionError naming the file. (A deleted one is
+// replayed without: see TestBookAt.)
 func TestUnusableCheckpoints(t *testing.T) {
 	csvPath := synthCSV(t, 8, 4000)
 	dir := importCSV(t, csvPath, importCfg{every: 50})
@@ -373,7 +375,7 @@ func TestUnusableCheckpoints(t *testing.T) {
 		"flipped level":   flipped(orig, len(orig)/2),
 		"truncated":       orig[:len(orig)-10],
 		"other stream's":  foreign,
-		"empty":           nil,
+		"empty":           {},
 		"flipped trailer": flipped(orig, len(orig)-5),
 	}
 	for name, b := range damage {
@@ -381,8 +383,12 @@ func TestUnusableCheckpoints(t *testing.T) {
 			if err := os.WriteFile(ckpt, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
+			var ce *segment.CorruptionError
+			if _, _, err := replay.BookAt(dir, qs[0], replay.Options{}); !errors.As(err, &ce) || ce.Path != ckpt {
+				t.Fatalf("BookAt with %s checkpoints: %v, want a corruption naming %s", name, err, ckpt)
+			}
 			for _, q := range qs {
-				b, last, err := replay.BookAt(dir, q, replay.Options{})
+				b, last, err := replay.BookAt(dir, q, replay.Options{NoCheckpoints: true})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -27,7 +27,6 @@
 package replay
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -63,14 +62,12 @@ type Options struct {
 // concurrent use.
 type Stream struct {
 	o       Options
-	fsys    vfs.FS
 	dir     string
 	evs     *archive.Events
 	rep     *book.Replayer
-	ckpt    *book.CheckpointFile // nil without usable checkpoints
-	ckptF   vfs.File
-	pending *protocol.Event // read but not applied yet (beyond a bound)
-	lastTS  uint64          // of the last applied event, on the chosen timeline
+	ckpt    *book.CheckpointFile // nil without checkpoints
+	pending *protocol.Event      // read but not applied yet (beyond a bound)
+	lastTS  uint64               // of the last applied event, on the chosen timeline
 }
 
 // Open opens the stream in dir. With From > 0 and a checkpoint file, it
@@ -79,10 +76,9 @@ type Stream struct {
 // silently up to the first event at or after From; without checkpoints it
 // does the same from the start of the stream.
 //
-// A checkpoint file that is damaged, or that does not fit the stream, is
-// ignored: the replay starts at the beginning instead, with the same result
-// (`chronicle verify` reports the damage). A damaged record is a
-// *segment.CorruptionError.
+// A checkpoint file that is not the one meta.json lists (another
+// stream's, damaged), or that does not fit the stream, is a
+// *segment.CorruptionError naming it, as is a damaged record.
 func Open(dir string, o Options) (*Stream, error) {
 	s, err := open(dir, o)
 	if err != nil {
@@ -117,50 +113,29 @@ func BookAt(dir string, t uint64, o Options) (b *book.Book, lastTS uint64, err e
 }
 
 // open opens the segments and, unless disabled, the checkpoint file, both
-// from the same version of the stream directory: meta.json is read before
-// and after, and a rewrite in between (a --force import replaces both) makes
-// it try again.
+// of one version of the stream: the checkpoints must be the ones meta.json
+// lists (archive.Events.Checkpoints); a --force import that replaces the
+// stream in between makes it try again.
 func open(dir string, o Options) (*Stream, error) {
 	fsys := vfs.OrDefault(o.FS)
-	metaPath := filepath.Join(dir, archive.MetaName)
 	for attempt := 0; ; attempt++ {
-		before, _ := vfs.ReadFile(fsys, metaPath)
 		evs, err := archive.OpenEvents(fsys, dir)
 		if err != nil {
 			return nil, err
 		}
-		s := &Stream{o: o, fsys: fsys, dir: dir, evs: evs, rep: book.NewReplayer(book.Options{Strict: o.Strict})}
+		s := &Stream{o: o, dir: dir, evs: evs, rep: book.NewReplayer(book.Options{Strict: o.Strict})}
 		if o.NoCheckpoints {
 			return s, nil
 		}
-		s.openCheckpoints()
-		after, _ := vfs.ReadFile(fsys, metaPath)
-		if bytes.Equal(before, after) {
+		s.ckpt, err = evs.Checkpoints()
+		if err == nil {
 			return s, nil
 		}
 		s.Close()
-		if attempt == 2 {
-			return nil, fmt.Errorf("replay: %s keeps changing while being opened", dir)
+		if !errors.Is(err, segment.ErrReplaced) || attempt == 2 {
+			return nil, err
 		}
 	}
-}
-
-// openCheckpoints opens checkpoints.ckpt if it is there and well formed.
-func (s *Stream) openCheckpoints() {
-	f, err := s.fsys.Open(filepath.Join(s.dir, archive.CheckpointsName))
-	if err != nil {
-		return // absent (fs.ErrNotExist) or unreadable: replay from the start
-	}
-	st, err := f.Stat()
-	if err == nil {
-		s.ckpt, err = book.OpenCheckpointFile(f, st.Size())
-	}
-	if err != nil {
-		f.Close()
-		s.ckpt = nil
-		return
-	}
-	s.ckptF = f
 }
 
 func (s *Stream) ts(ev *protocol.Event) uint64 {
@@ -186,14 +161,10 @@ func (s *Stream) advance(t uint64) error {
 		ev, err := s.evs.Next()
 		if restored {
 			restored = false
-			// A checkpoint from other segments (its position not a record
-			// boundary, or another record's) cannot be used: start over. Real
-			// damage there is met again on the way from the start.
-			if err != nil && err != io.EOF || err == nil && ev.Seq != want {
-				if err := s.restart(); err != nil {
-					return err
-				}
-				continue
+			// The checkpoint file is this stream's (its manifest entry
+			// says so), yet it points at another record: it is damaged.
+			if err == nil && ev.Seq != want {
+				return s.badCheckpoint(fmt.Errorf("its position holds seq %d, want %d", ev.Seq, want))
 			}
 		}
 		if err == io.EOF {
@@ -215,8 +186,8 @@ func (s *Stream) advance(t uint64) error {
 }
 
 // restore loads the last checkpoint at or before t and seeks there. It
-// reports whether it did, and the seq the next event must have. A checkpoint
-// that cannot be used leaves the stream at its start.
+// reports whether it did, and the seq the next event must have. A
+// checkpoint that cannot be used is damage to the checkpoint file.
 func (s *Stream) restore(t uint64) (ok bool, want uint64, err error) {
 	i, found := s.ckpt.Find(t, s.o.ExchangeTime)
 	if !found {
@@ -224,7 +195,7 @@ func (s *Stream) restore(t uint64) (ok bool, want uint64, err error) {
 	}
 	var cp book.Checkpoint
 	if err := s.ckpt.Load(i, &cp); err != nil {
-		return false, 0, nil
+		return false, 0, s.badCheckpoint(err)
 	}
 	if cp.Stats.Events == 0 {
 		return false, 0, nil // the state at the start: nothing to skip
@@ -233,10 +204,10 @@ func (s *Stream) restore(t uint64) (ok bool, want uint64, err error) {
 		if segment.IsCorruption(err) {
 			return false, 0, err // the segment itself is damaged
 		}
-		return false, 0, s.restart()
+		return false, 0, s.badCheckpoint(fmt.Errorf("checkpoint %d: %w", i, err))
 	}
 	if err := s.rep.Restore(&cp); err != nil {
-		return false, 0, s.restart()
+		return false, 0, s.badCheckpoint(fmt.Errorf("checkpoint %d: %w", i, err))
 	}
 	if s.o.ExchangeTime {
 		s.lastTS = cp.ExchangeTS
@@ -246,16 +217,9 @@ func (s *Stream) restore(t uint64) (ok bool, want uint64, err error) {
 	return true, cp.Seq + 1, nil
 }
 
-// restart drops the checkpoints and rewinds to the first event.
-func (s *Stream) restart() error {
-	s.closeCheckpoints()
-	s.rep = book.NewReplayer(book.Options{Strict: s.o.Strict})
-	s.lastTS = 0
-	segs := s.evs.Segments()
-	if len(segs) == 0 {
-		return nil
-	}
-	return s.evs.Seek(segs[0].ID, segment.HeaderSize)
+// badCheckpoint reports a checkpoint file that does not fit its stream.
+func (s *Stream) badCheckpoint(err error) error {
+	return &segment.CorruptionError{Path: filepath.Join(s.dir, archive.CheckpointsName), Offset: -1, Err: err}
 }
 
 func (s *Stream) apply(ev *protocol.Event) error {
@@ -316,16 +280,8 @@ func (s *Stream) Stats() book.Stats { return s.rep.Stats() }
 // applied (0 if none).
 func (s *Stream) LastTS() uint64 { return s.lastTS }
 
-// Close closes the stream's files.
-func (s *Stream) Close() error {
-	s.closeCheckpoints()
-	return s.evs.Close()
-}
+// Meta is the stream's meta.json, of the version being read.
+func (s *Stream) Meta() *archive.Meta { return s.evs.Meta() }
 
-func (s *Stream) closeCheckpoints() {
-	if s.ckptF != nil {
-		s.ckptF.Close()
-		s.ckptF = nil
-	}
-	s.ckpt = nil
-}
+// Close closes the stream's files.
+func (s *Stream) Close() error { return s.evs.Close() }

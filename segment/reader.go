@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 
@@ -14,6 +15,23 @@ import (
 
 // ErrReaderClosed is returned by a Reader used after Close.
 var ErrReaderClosed = errors.New("segment: reader closed")
+
+// ErrReplaced is returned (wrapped, naming the directory) when a Reader
+// has to open a segment file after the stream directory was replaced, as a
+// --force import or a compression does: the file now there belongs to
+// another version, so reading on would mix two streams. Reading the stream
+// again gets the new version whole.
+var ErrReplaced = errors.New("segment: the stream directory was replaced while being read")
+
+// MaxOpenSegments is how many segment files a Reader holds open at once
+// (plus, for a moment, the index of a .q.zst it opens). It opens them in
+// batches as it moves on, so a stream of any length reads under a small
+// file limit. A stream of at most this many segments is
+// opened whole by OpenFiles and then reads one version whatever happens to
+// the directory; a longer one fails with ErrReplaced if the directory is
+// replaced before the reader has opened its last batch (the replaced
+// version's files are removed, so they cannot be opened any more).
+const MaxOpenSegments = 16
 
 // ReaderOptions configures OpenStream. The zero value is valid.
 type ReaderOptions struct {
@@ -35,16 +53,49 @@ type SegmentFile struct {
 	IndexPath  string // NNNNNNNNN.q.zst.idx when Compressed
 	IndexSize  int64
 	// DataSize is the size of the uncompressed segment, the range of
-	// record offsets; -1 when the index is missing or damaged.
+	// record offsets; -1 when the index is missing or damaged, or not read
+	// yet (a .q.zst the reader has not reached).
 	DataSize int64
+}
+
+// SegmentSpec is one segment as a stream's manifest describes it: what
+// OpenFiles expects to find.
+type SegmentSpec struct {
+	ID         uint32
+	Compressed bool
+	Size       int64 // of NNNNNNNNN.q, or of NNNNNNNNN.q.zst when Compressed
+	// IndexSize is the size of NNNNNNNNN.q.zst.idx; -1 when it is absent
+	// (reported when the reader reaches the segment).
+	IndexSize int64
 }
 
 type segFile struct {
 	SegmentFile
-	f          vfs.File
-	ix         *Index
-	err        error // damage found at open, reported when the segment is reached
+	noIndex    bool     // a .q.zst without its .idx
+	f          vfs.File // nil while closed
+	ix         *Index   // kept once read: a few bytes per MiB of data
+	err        error    // damage found at open, reported when the segment is reached
 	hdrChecked bool
+}
+
+func newSegFile(dir string, sp SegmentSpec) *segFile {
+	sf := &segFile{SegmentFile: SegmentFile{ID: sp.ID, Compressed: sp.Compressed, Size: sp.Size, DataSize: sp.Size}}
+	sf.Path = filepath.Join(dir, Name(sp.ID))
+	if sp.Compressed {
+		sf.Path, sf.IndexPath = filepath.Join(dir, CompressedName(sp.ID)), filepath.Join(dir, IndexName(sp.ID))
+		sf.IndexSize, sf.noIndex, sf.DataSize = max(0, sp.IndexSize), sp.IndexSize < 0, -1
+	}
+	return sf
+}
+
+// openSegment opens one listed segment by itself (for VerifyStream).
+func openSegment(fsys vfs.FS, dir string, l listed) (*segFile, error) {
+	sf := newSegFile(dir, l.spec)
+	r := &Reader{fs: fsys, dir: dir}
+	if err := r.openSegment(sf); err != nil {
+		return nil, err
+	}
+	return sf, nil
 }
 
 // Reader reads the records of a stream directory in order, checking
@@ -57,6 +108,13 @@ type Reader struct {
 	segs []*segFile
 	cur  int
 
+	// The directory as it was at open: held open so that its inode number
+	// cannot be reused by a new directory, and compared with what dir names
+	// after each batch of segment files is opened. nil on a file system
+	// that cannot open directories (an in-memory test FS): no check.
+	dirF    vfs.File
+	dirInfo fs.FileInfo
+
 	sc       scanner
 	qs       qSource
 	zs       zstSource
@@ -67,39 +125,59 @@ type Reader struct {
 	closed bool
 }
 
-// OpenStream lists dir and opens every segment file in it at once, so that
-// the reader sees one consistent set of files even if the directory is
-// replaced while it reads: *.tmp and files that are not segments (such as
-// meta.json) are ignored; NNNNNNNNN.q is preferred, else NNNNNNNNN.q.zst
-// with NNNNNNNNN.q.zst.idx. The ids must be contiguous: a gap is a
-// *CorruptionError naming the first missing segment. A damaged or missing
-// index is reported when the reader reaches that segment.
+// OpenStream lists dir and reads the segment files in it: *.tmp and files
+// that are not segments (such as meta.json) are ignored; NNNNNNNNN.q is
+// preferred, else NNNNNNNNN.q.zst with NNNNNNNNN.q.zst.idx. The ids must be
+// contiguous: a gap is a *CorruptionError naming the first missing segment.
+// A damaged or missing index is reported when the reader reaches that
+// segment. Files are opened as OpenFiles does, with the sizes listed.
 func OpenStream(dir string, opts ReaderOptions) (*Reader, error) {
-	r := &Reader{fs: opts.FS, dir: dir, cur: -1, decoders: opts.Decoders}
-	if r.fs == nil {
-		r.fs = vfs.Default
+	fsys := vfs.OrDefault(opts.FS)
+	ls, err := listStream(fsys, dir)
+	if err != nil {
+		return nil, err
 	}
+	specs := make([]SegmentSpec, 0, len(ls))
+	for i, l := range ls {
+		if err := checkListed(dir, ls, i); err != nil {
+			return nil, err
+		}
+		specs = append(specs, l.spec)
+	}
+	return OpenFiles(dir, specs, opts)
+}
+
+// OpenFiles opens a stream directory whose segments are known (from its
+// manifest): specs, in order, with contiguous ids. The first
+// MaxOpenSegments files are opened now, the others as the reader reaches
+// them; every file must have the size its spec gives, or it is a
+// *CorruptionError naming it (hashing every byte is VerifyStream's job).
+func OpenFiles(dir string, specs []SegmentSpec, opts ReaderOptions) (*Reader, error) {
+	r := &Reader{fs: vfs.OrDefault(opts.FS), dir: dir, cur: -1, decoders: opts.Decoders}
 	if r.decoders < 0 {
 		return nil, fmt.Errorf("segment: Decoders %d, want >= 0", opts.Decoders)
 	}
 	if r.decoders == 0 {
 		r.decoders = defaultDecoders()
 	}
-	ls, err := listStream(r.fs, dir)
-	if err != nil {
-		return nil, err
+	for i, sp := range specs {
+		if i > 0 && sp.ID != specs[i-1].ID+1 {
+			return nil, fmt.Errorf("segment: OpenFiles %s: segment ids %d, %d are not contiguous", dir, specs[i-1].ID, sp.ID)
+		}
+		r.segs = append(r.segs, newSegFile(dir, sp))
 	}
-	for i, l := range ls {
-		if err := checkListed(dir, ls, i); err != nil {
-			r.closeFiles()
+	if d, err := r.fs.Open(dir); err == nil {
+		if st, err := d.Stat(); err == nil && st.IsDir() {
+			r.dirF, r.dirInfo = d, st
+		} else {
+			d.Close()
+		}
+	}
+	if len(r.segs) > 0 {
+		if err := r.openFrom(0); err != nil {
+			r.closeDir()
 			return nil, err
 		}
-		sf, err := openSegment(r.fs, dir, l)
-		if err != nil {
-			r.closeFiles()
-			return nil, err
-		}
-		r.segs = append(r.segs, sf)
 	}
 	return r, nil
 }
@@ -108,6 +186,7 @@ func OpenStream(dir string, opts ReaderOptions) (*Reader, error) {
 type listed struct {
 	id          uint32
 	q, zst, idx bool
+	spec        SegmentSpec // the preferred form
 }
 
 func listStream(fsys vfs.FS, dir string) ([]listed, error) {
@@ -125,19 +204,29 @@ func listStream(fsys vfs.FS, dir string) ([]listed, error) {
 		if !ok {
 			continue
 		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
 		i, seen := byID[id]
 		if !seen {
 			i = len(ls)
 			byID[id] = i
-			ls = append(ls, listed{id: id})
+			ls = append(ls, listed{id: id, spec: SegmentSpec{ID: id, IndexSize: -1}})
 		}
+		l := &ls[i]
 		switch kind {
 		case KindSegment:
-			ls[i].q = true
+			l.q = true
+			l.spec.Compressed, l.spec.Size = false, info.Size()
 		case KindCompressed:
-			ls[i].zst = true
+			l.zst = true
+			if !l.q {
+				l.spec.Compressed, l.spec.Size = true, info.Size()
+			}
 		case KindIndex:
-			ls[i].idx = true
+			l.idx = true
+			l.spec.IndexSize = info.Size()
 		}
 	}
 	sort.Slice(ls, func(i, j int) bool { return ls[i].id < ls[j].id })
@@ -159,65 +248,123 @@ func checkListed(dir string, ls []listed, i int) error {
 	return nil
 }
 
-// openSegment opens the preferred file of one segment and reads its index.
-func openSegment(fsys vfs.FS, dir string, l listed) (*segFile, error) {
-	sf := &segFile{SegmentFile: SegmentFile{ID: l.id}}
-	if l.q {
-		p := filepath.Join(dir, Name(l.id))
-		f, err := fsys.Open(p)
-		if err == nil {
-			st, err := f.Stat()
-			if err != nil {
-				f.Close()
-				return nil, err
-			}
-			sf.f, sf.Path, sf.Size, sf.DataSize = f, p, st.Size(), st.Size()
-			return sf, nil
-		}
-		// The .q can vanish between listing and opening when a compression
-		// finishes; its .q.zst and index were published before.
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+// openFrom makes segments i.. (up to MaxOpenSegments of them) the open
+// ones, closing the others, unless segment i is open already.
+func (r *Reader) openFrom(i int) error {
+	if r.segs[i].f != nil {
+		return nil
+	}
+	r.closeFiles()
+	for _, sf := range r.segs[i:min(len(r.segs), i+MaxOpenSegments)] {
+		if err := r.openSegment(sf); err != nil {
+			r.closeFiles()
+			return err
 		}
 	}
-	zp := filepath.Join(dir, CompressedName(l.id))
-	ip := filepath.Join(dir, IndexName(l.id))
-	f, err := fsys.Open(zp)
+	// The files were opened before this check: if dir still names the
+	// directory of the open, they are that version's.
+	if err := r.checkDir(); err != nil {
+		r.closeFiles()
+		return err
+	}
+	return nil
+}
+
+// checkDir reports ErrReplaced if dir no longer names the directory the
+// reader was opened on.
+func (r *Reader) checkDir() error {
+	if r.dirInfo == nil {
+		return nil
+	}
+	st, err := r.fs.Stat(r.dir)
+	if err == nil && os.SameFile(st, r.dirInfo) {
+		return nil
+	}
+	return fmt.Errorf("%s: %w (by a concurrent import --force, compress or index): read it again", r.dir, ErrReplaced)
+}
+
+// openSegment opens segment sf's file, checks its size against the spec
+// and reads its index once.
+func (r *Reader) openSegment(sf *segFile) error {
+	f, err := r.fs.Open(sf.Path)
 	if err != nil {
-		return nil, err
+		if errors.Is(err, fs.ErrNotExist) {
+			if derr := r.checkDir(); derr != nil {
+				return derr
+			}
+			return &CorruptionError{Path: sf.Path, Err: detailf(ErrMissingSegment, "missing: the stream's manifest lists it")}
+		}
+		return err
 	}
 	st, err := f.Stat()
+	if err == nil {
+		err = r.checkSize(sf.Path, st.Size(), sf.Size)
+	}
 	if err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
-	sf.f, sf.Path, sf.Size, sf.Compressed, sf.IndexPath, sf.DataSize = f, zp, st.Size(), true, ip, -1
-	b, err := vfs.ReadFile(fsys, ip)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		sf.err = &CorruptionError{Path: ip, Err: detailf(ErrIndex, "missing: %s has no index", CompressedName(l.id))}
-		return sf, nil
-	case err != nil:
+	sf.f = f
+	if !sf.Compressed || sf.ix != nil || sf.err != nil {
+		return nil
+	}
+	sf.err = r.readIndex(sf)
+	if sf.err != nil && !IsCorruption(sf.err) {
 		f.Close()
-		return nil, err
+		sf.f = nil
+		err, sf.err = sf.err, nil
+		return err
 	}
-	sf.IndexSize = int64(len(b))
+	return nil
+}
+
+// checkSize compares a file's size with the one expected of it.
+func (r *Reader) checkSize(path string, got, want int64) error {
+	if got == want {
+		return nil
+	}
+	if err := r.checkDir(); err != nil {
+		return err
+	}
+	kind := ErrTruncated
+	if got > want {
+		kind = ErrTrailingData
+	}
+	return &CorruptionError{Path: path, Offset: min(got, want),
+		Err: detailf(kind, "%d bytes, the stream's manifest says %d", got, want)}
+}
+
+// readIndex reads and checks the index of the compressed segment sf. Damage
+// is a *CorruptionError; anything else is I/O.
+func (r *Reader) readIndex(sf *segFile) error {
+	var b []byte
+	var err error
+	if !sf.noIndex {
+		b, err = vfs.ReadFile(r.fs, sf.IndexPath)
+	}
+	switch {
+	case sf.noIndex || errors.Is(err, fs.ErrNotExist):
+		return &CorruptionError{Path: sf.IndexPath, Err: detailf(ErrIndex, "missing: %s has no index", filepath.Base(sf.Path))}
+	case err != nil:
+		return err
+	}
+	if err := r.checkSize(sf.IndexPath, int64(len(b)), sf.IndexSize); err != nil {
+		return err
+	}
 	ix, err := ParseIndex(b)
 	if err != nil {
 		var ce *CorruptionError
 		if errors.As(err, &ce) {
-			ce.Path = ip
+			ce.Path = sf.IndexPath
 		}
-		sf.err = err
-		return sf, nil
+		return err
 	}
 	if n := ix.CompressedSize(); n != sf.Size {
-		sf.err = &CorruptionError{Path: zp, Offset: min(n, sf.Size),
-			Err: detailf(ErrIndex, "frames in %s total %d bytes, the file has %d", IndexName(l.id), n, sf.Size)}
-		return sf, nil
+		return &CorruptionError{Path: sf.Path, Offset: min(n, sf.Size),
+			Err: detailf(ErrIndex, "frames in %s total %d bytes, the file has %d", filepath.Base(sf.IndexPath), n, sf.Size)}
 	}
 	sf.ix, sf.DataSize = ix, ix.UncompressedSize()
-	return sf, nil
+	return nil
 }
 
 // Segments describes the segments of the stream, in order.
@@ -282,6 +429,12 @@ func (r *Reader) Seek(segmentID uint32, offset int64) error {
 		return fmt.Errorf("segment: seek: no segment %d in %s", segmentID, r.dir)
 	}
 	i := int(segmentID - r.segs[0].ID)
+	r.sc.drop()
+	r.zs.stop()
+	if err := r.openFrom(i); err != nil {
+		r.err = err
+		return err
+	}
 	sf := r.segs[i]
 	if sf.err != nil {
 		return sf.err
@@ -303,6 +456,10 @@ func (r *Reader) enter(i int, off int64) error {
 	r.sc.drop()
 	r.zs.stop()
 	r.cur = i
+	if err := r.openFrom(i); err != nil {
+		r.sc.reset(nil, r.segs[i].Path, r.segs[i].ID, 0)
+		return err
+	}
 	sf := r.segs[i]
 	if sf.err != nil {
 		r.sc.reset(nil, sf.Path, sf.ID, 0)
@@ -413,15 +570,34 @@ func (r *Reader) Close() error {
 	if r.dec != nil {
 		r.dec.Close()
 	}
-	return r.closeFiles()
+	err := r.closeFiles()
+	r.closeDir()
+	return err
 }
 
 func (r *Reader) closeFiles() error {
 	var first error
 	for _, sf := range r.segs {
+		if sf.f == nil {
+			continue
+		}
 		if err := sf.f.Close(); err != nil && first == nil {
 			first = err
 		}
+		sf.f = nil
 	}
 	return first
 }
+
+func (r *Reader) closeDir() {
+	if r.dirF != nil {
+		r.dirF.Close()
+		r.dirF = nil
+	}
+}
+
+// CheckDir returns ErrReplaced (wrapped) if the stream directory is no
+// longer the one the reader opened: a caller that reads another file of
+// the stream (the checkpoints) before this check knows it is of the same
+// version.
+func (r *Reader) CheckDir() error { return r.checkDir() }

@@ -276,14 +276,17 @@ func TestOpenStreamListing(t *testing.T) {
 			t.Fatalf("%d records, %v", len(got), err)
 		}
 	})
-	t.Run(".q gone after listing", func(t *testing.T) {
+	t.Run("size changed after listing", func(t *testing.T) {
 		m := clone()
-		compressAll(t, m, "s", CompressOptions{})
-		sf, err := openSegment(m, "s", listed{id: 1, q: true, zst: true, idx: true})
-		if err != nil || !sf.Compressed || sf.err != nil {
-			t.Fatalf("%+v, %v", sf, err)
+		ls, err := listStream(m, "s")
+		if err != nil {
+			t.Fatal(err)
 		}
-		sf.f.Close()
+		m.put("s/"+Name(1), m.get("s/" + Name(1))[:HeaderSize*3])
+		_, err = openSegment(m, "s", ls[1])
+		if ce := corruption(t, err, ErrTruncated); ce.Path != filepath.Join("s", Name(1)) {
+			t.Fatalf("names %s", ce.Path)
+		}
 	})
 	t.Run("empty", func(t *testing.T) {
 		got, err := readAll(newMemFS(), "s")
@@ -299,31 +302,59 @@ func TestOpenStreamListing(t *testing.T) {
 	})
 }
 
-// TestReaderSnapshot: once OpenStream returns, replacing the directory does
-// not change what the reader reads.
+// TestReaderSnapshot: once OpenStream returns, replacing the directory
+// does not change what the reader reads. A stream of at most
+// MaxOpenSegments segments is read whole from the old version; a longer one
+// fails with ErrReplaced when it needs a file the old version no longer
+// has, never reading the new version's.
 func TestReaderSnapshot(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "stream")
-	os.Mkdir(dir, 0o755)
-	recs := genRecs(200, 8)
-	pos := writeRecs(t, dir, WriterOptions{SegmentSize: 2 << 10}, recs)
-	r, err := OpenStream(dir, ReaderOptions{})
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name     string
+		segments int
+		replaced bool
+	}{
+		{"all files open", MaxOpenSegments, false},
+		{"longer than the window", MaxOpenSegments + 3, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "stream")
+			os.Mkdir(dir, 0o755)
+			// 256-byte records, 8 to a 2 KiB segment (with its header).
+			recs := genRecs(7*tc.segments, 8)
+			for i := range recs {
+				recs[i].payload = bytes.Repeat([]byte{byte(i)}, 150)
+			}
+			pos := writeRecs(t, dir, WriterOptions{SegmentSize: 8 * 256}, recs)
+			r, err := OpenStream(dir, ReaderOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if n := len(r.Segments()); n != tc.segments {
+				t.Fatalf("%d segments, want %d", n, tc.segments)
+			}
+			// Swap in a different stream, the way the archive replaces one.
+			next := dir + ".new"
+			os.Mkdir(next, 0o755)
+			writeRecs(t, next, WriterOptions{SegmentSize: 8 * 256}, genRecs(7*tc.segments, 9))
+			if err := vfs.Default.Exchange(next, dir); err != nil {
+				t.Fatal(err)
+			}
+			os.RemoveAll(next)
+			got, err := drain(r)
+			if tc.replaced {
+				if !errors.Is(err, ErrReplaced) || len(got) != 7*MaxOpenSegments {
+					t.Fatalf("read %d records, then %v; want %d, then ErrReplaced", len(got), err, 7*MaxOpenSegments)
+				}
+				checkRecs(t, got, recs[:len(got)], pos[:len(got)], 0)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkRecs(t, got, recs, pos, 0)
+		})
 	}
-	defer r.Close()
-	// Swap in a different stream, the way the archive replaces one.
-	next := dir + ".new"
-	os.Mkdir(next, 0o755)
-	writeRecs(t, next, WriterOptions{SegmentSize: 1 << 10}, genRecs(10, 9))
-	if err := vfs.Default.Exchange(next, dir); err != nil {
-		t.Fatal(err)
-	}
-	os.RemoveAll(next)
-	got, err := drain(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkRecs(t, got, recs, pos, 0)
 }
 
 // TestLargeRecord: records bigger than the read buffer and than a frame

@@ -126,17 +126,32 @@ func NewWriter(dir string, opts WriterOptions) (*Writer, error) {
 // (on roll or Close). After an error the writer is unusable: the error is
 // returned again by every call, and the unpublished segment is removed.
 func (w *Writer) Append(typeID uint16, timestampNS uint64, payload []byte) (Position, error) {
+	return w.AppendParts(typeID, timestampNS, payload)
+}
+
+// AppendParts is Append of the concatenation of parts, without building
+// it: the parts are copied straight into the writer's buffers, so a huge
+// record (a snapshot of millions of levels) needs no copy of its own in
+// memory. The writer holds at most writeBufs*writeBufSize bytes whatever
+// the record's size.
+func (w *Writer) AppendParts(typeID uint16, timestampNS uint64, parts ...[]byte) (Position, error) {
 	if w.err != nil {
 		return Position{}, w.err
 	}
 	if w.closed {
 		return Position{}, ErrClosed
 	}
-	if uint64(len(payload)) > MaxPayloadSize {
-		// A usage error: the writer stays usable.
-		return Position{}, fmt.Errorf("segment: payload of %d bytes exceeds MaxPayloadSize", len(payload))
+	size := uint64(0)
+	crc := uint32(0)
+	for _, p := range parts {
+		size += uint64(len(p))
+		crc = crc32.Update(crc, crc32.IEEETable, p)
 	}
-	n := recordLen(int64(len(payload)))
+	if size > MaxPayloadSize {
+		// A usage error: the writer stays usable.
+		return Position{}, fmt.Errorf("segment: payload of %d bytes exceeds MaxPayloadSize", size)
+	}
+	n := recordLen(int64(size))
 	// An open segment always holds a record, so a record too large for
 	// any segment still gets one of its own here.
 	if w.f != nil && w.size+n > w.segSize {
@@ -152,21 +167,23 @@ func (w *Writer) Append(typeID uint16, timestampNS uint64, payload []byte) (Posi
 	pos := Position{SegmentID: w.id, Offset: w.size}
 
 	h := w.hdr[:]
-	binary.LittleEndian.PutUint32(h[offCommitLen:], uint32(len(payload))+1)
+	binary.LittleEndian.PutUint32(h[offCommitLen:], uint32(size)+1)
 	binary.LittleEndian.PutUint32(h[offPad:], 0)
 	binary.LittleEndian.PutUint64(h[offSeq:], w.seq)
 	binary.LittleEndian.PutUint64(h[offTimestamp:], timestampNS)
 	binary.LittleEndian.PutUint16(h[offTypeID:], typeID)
 	binary.LittleEndian.PutUint16(h[offMsgFlags:], 0)
-	binary.LittleEndian.PutUint32(h[offChecksum:], crc32.ChecksumIEEE(payload))
+	binary.LittleEndian.PutUint32(h[offChecksum:], crc)
 	// reserved (32..64) is never written, so it stays zero.
 	if err := w.write(h); err != nil {
 		return Position{}, w.fail(err)
 	}
-	if err := w.write(payload); err != nil {
-		return Position{}, w.fail(err)
+	for _, p := range parts {
+		if err := w.write(p); err != nil {
+			return Position{}, w.fail(err)
+		}
 	}
-	if err := w.write(zeros[:n-HeaderSize-int64(len(payload))]); err != nil {
+	if err := w.write(zeros[:n-HeaderSize-int64(size)]); err != nil {
 		return Position{}, w.fail(err)
 	}
 	w.size += n

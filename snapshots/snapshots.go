@@ -212,17 +212,13 @@ func Open(ctx context.Context, dir string, o Options) (*Scanner, error) {
 	default:
 		return nil, fmt.Errorf("snapshots: unknown format %q (want csv or parquet)", o.Format)
 	}
-	meta, err := archive.ReadMeta(o.FS, dir)
-	if err != nil {
-		return nil, err
-	}
 	// To is applied here, not by replay, because the interval mode must see
 	// the first event at or after To to know that the book at To is final.
 	st, err := replay.Open(dir, replay.Options{FS: o.FS, From: o.From, ExchangeTime: o.ExchangeTime, NoCheckpoints: o.NoCheckpoints})
 	if err != nil {
 		return nil, err
 	}
-	s := &Scanner{ctx: ctx, o: o, meta: meta, st: st, interval: uint64(o.Interval)}
+	s := &Scanner{ctx: ctx, o: o, meta: st.Meta(), st: st, interval: uint64(o.Interval)}
 	// The book before From (empty without From). Imports never write Reset
 	// events, so "a snapshot has been applied" is what validity means.
 	s.valid = st.Stats().Snapshots > 0

@@ -74,11 +74,12 @@ var (
 	ErrNotGzip         = errors.New("not a gzip file")
 	ErrTruncated       = errors.New("truncated gzip")
 	ErrNotInteger      = errors.New("not an integer number of microseconds")
-	ErrTimeRange       = errors.New("timestamp in nanoseconds does not fit in u64")
+	ErrTimeRange       = errors.New("timestamp is after 2262-04-11, which Chronicle cannot represent")
 	ErrBool            = errors.New("is_snapshot must be true or false")
 	ErrSide            = errors.New("side must be bid, buy, ask or sell")
 	ErrChanged         = errors.New("differs from the first row")
 	ErrFixedScale      = errors.New("more decimals than the fixed scale")
+	ErrTooManyLevels   = errors.New("snapshot has more than MaxLevelsPerMessage levels")
 )
 
 // truncatedError is io.ErrUnexpectedEOF from the gzip decoder, reported as
@@ -121,6 +122,15 @@ func (e fieldCountError) Error() string {
 }
 
 func (e fieldCountError) Is(target error) bool { return target == ErrFieldCount }
+
+// tooManyLevelsError is a snapshot over MaxLevelsPerMessage levels.
+type tooManyLevelsError struct{ max int }
+
+func (e tooManyLevelsError) Error() string {
+	return "snapshot has more than " + strconv.Itoa(e.max) + " levels (tardis.MaxLevelsPerMessage)"
+}
+
+func (e tooManyLevelsError) Is(target error) bool { return target == ErrTooManyLevels }
 
 // rescaleError is an overflow while raising a value to the event's scale.
 type rescaleError struct {

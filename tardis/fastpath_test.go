@@ -99,7 +99,7 @@ func TestFastMatchesSlow(t *testing.T) {
 			if variant == "permuted" {
 				in = permute(t, data)
 			}
-			for _, opts := range []Options{auto, {Name: "x.csv", PriceScale: 6, SizeScale: 8}} {
+			for _, opts := range []Options{auto, {Name: "x.csv", PriceScale: FixedScale(6), SizeScale: FixedScale(8)}} {
 				fast, ferr := readWith(t, in, opts, false)
 				slow, serr := readWith(t, in, opts, true)
 				if ferr != nil || serr != nil {
@@ -108,7 +108,7 @@ func TestFastMatchesSlow(t *testing.T) {
 				if !reflect.DeepEqual(fast, slow) {
 					t.Errorf("%s %s %+v: fast and general paths disagree", name, variant, opts)
 				}
-				if variant == "permuted" && opts.PriceScale < 0 {
+				if variant == "permuted" && opts.PriceScale == (Scale{}) {
 					std, _ := readWith(t, data, opts, false)
 					if !reflect.DeepEqual(fast, std) {
 						t.Errorf("%s: permuted columns give other events", name)

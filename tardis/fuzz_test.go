@@ -63,7 +63,7 @@ func FuzzEventReader(f *testing.F) {
 	f.Add([]byte(hdr + "ex,S,1,1,true,bid,1.5,2\nex,S,1,2,false,ask,1.2e-7,0\n"))
 	f.Add([]byte("\xef\xbb\xbf\"exchange\",symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\r\n\"e,x\",S,,1,false,sell,\"1\",1\r\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, opts := range []Options{auto, {Name: "x.csv", PriceScale: 2, SizeScale: 3}} {
+		for _, opts := range []Options{auto, {Name: "x.csv", PriceScale: FixedScale(2), SizeScale: FixedScale(3)}} {
 			evs, r, err := fuzzRead(t, data, opts, false)
 			slow, _, serr := fuzzRead(t, data, opts, true)
 			if (err == nil) != (serr == nil) || (err != nil && err.Error() != serr.Error()) {
@@ -72,7 +72,7 @@ func FuzzEventReader(f *testing.F) {
 			if !reflect.DeepEqual(evs, slow) {
 				t.Fatalf("fast and general paths disagree\nfast %+v\ngeneral %+v", evs, slow)
 			}
-			if err != nil || opts.PriceScale >= 0 || len(evs) == 0 {
+			if err != nil || opts.PriceScale != (Scale{}) || len(evs) == 0 {
 				continue
 			}
 			out := writeAll(t, evs, r.Exchange(), r.Symbol())

@@ -9,33 +9,59 @@
 //
 // The parser is hand-written over []byte and allocates nothing per row: on
 // real imports it must keep well ahead of gzip decompression, which runs in
-// its own goroutine. Memory is bounded by the largest group, not the file.
+// its own goroutine. The CSV engine under it (csvReader, csv.go) is shared
+// by the readers of every Tardis data type.
+//
+// Memory. An EventReader holds one event, built in the caller's
+// Event: a Diff message of any size is read in parts of at most 65535
+// levels a side, and a Snapshot, which is one record, may have at most
+// MaxLevelsPerMessage (4,194,304) levels, a 64 MiB record; a larger one is
+// refused with an error naming the file and line. With
+// segment.Writer.AppendParts, which stores an event without encoding it
+// into a buffer first, `chronicle import` peaks at about 64 MiB plus three
+// times the largest record (the event, the book the import keeps for
+// checkpoints, and the collector's slack).
 package tardis
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"math"
 	"math/bits"
-	"os"
-	"strings"
 
 	"github.com/chronicle-archive/chronicle/decimal"
 	"github.com/chronicle-archive/chronicle/protocol"
-	"github.com/klauspost/compress/gzip"
 )
 
-// Options configure an EventReader. The zero value means fixed scale 0 for
-// both prices and sizes; most callers want PriceScale and SizeScale -1.
+// Options configure an EventReader. The zero value is valid: automatic
+// scales, errors naming the path.
 type Options struct {
 	Name       string // file name used in errors
-	PriceScale int    // -1 automatic; 0..18 fixed
-	SizeScale  int    // -1 automatic; 0..18 fixed
+	PriceScale Scale  // zero: automatic
+	SizeScale  Scale  // zero: automatic
+	// Hash, when set, is written every raw input byte as Open reads it
+	// (before decompression), so a caller can hash a pipe in the one pass.
+	Hash io.Writer
 }
+
+// Scale is how prices (or sizes) are scaled: automatically, the zero
+// value (each event at the larger of what its rows need and the previous
+// event's scale), or at a fixed scale, where a value with more decimals is
+// an error.
+type Scale struct {
+	fixed int // the fixed scale + 1; 0 automatic
+}
+
+// FixedScale is the fixed scale n (0..18). FixedScale(-1) is automatic,
+// the convention of the CLI flags and archive.ImportOptions.
+func FixedScale(n int) Scale { return Scale{n + 1} }
+
+// value is the fixed scale, or -1 for automatic.
+func (s Scale) value() int { return s.fixed - 1 }
+
+// Fixed returns the fixed scale, or -1 for automatic.
+func (s Scale) Fixed() int { return s.value() }
 
 // Column roles. roleIgnore collects columns the reader does not use.
 const (
@@ -53,9 +79,17 @@ const (
 
 var roleNames = [numRoles]string{"", "exchange", "symbol", "timestamp", "local_timestamp", "is_snapshot", "side", "price", "amount"}
 
-// maxLine bounds one line, so that a file without line breaks cannot make
-// the reader buffer all of it.
-const maxLine = 1 << 20
+// MaxLevelsPerMessage is the most levels a Snapshot may have: the
+// is_snapshot=true rows of one message (rows sharing a local_timestamp)
+// are one record, which import holds in memory a few times over, so a
+// larger snapshot is refused, naming the file and the line. 4,194,304
+// levels make a 64 MiB record; real venues publish a few thousand. A Diff
+// message of any size is read and stored in parts of at most
+// protocol.MaxDiffLevels levels a side, in bounded memory.
+const MaxLevelsPerMessage = 1 << 22
+
+// maxLevels is MaxLevelsPerMessage, a variable for tests.
+var maxLevels = MaxLevelsPerMessage
 
 // row is one parsed data line.
 type row struct {
@@ -71,24 +105,14 @@ type row struct {
 
 // EventReader reads protocol.Events from a Tardis incremental_book_L2 CSV.
 type EventReader struct {
-	name                  string
-	priceFixed, sizeFixed int // -1 automatic
-
-	src     source
-	counter *countingReader
-	chunk   []byte // the current chunk, returned to src when used up
-	buf     []byte // its unconsumed part
-	carry   []byte // a line split across chunks
-	srcErr  error  // the source's error, once buf is used up
-	line    int64  // lines read, including the row read ahead
-	evLine  int64  // line of the last row of the returned events
-	rows    int64
-	err     error // sticky: io.EOF or the first error
+	c                     *csvReader
+	priceFixed, sizeFixed int   // -1 automatic
+	evLine                int64 // line of the last row of the returned events
+	rows                  int64
+	err                   error // sticky: io.EOF or the first error
 
 	roles          []uint8          // role of each header column
 	fld            [numRoles][]byte // this row's fields by role
-	fields         [][]byte         // scratch for the quoted-field path
-	unq            []byte           // scratch for unescaped quoted fields
 	first          bool             // exchange and symbol were seen
 	exch           []byte           // first row's exchange and symbol, compared
 	sym            []byte           // with every later row without allocating
@@ -96,18 +120,10 @@ type EventReader struct {
 	symS           string           //
 	std            bool             // the header has the standard columns in order
 	slowOnly       bool             // tests: parse every row the general way
-	blank          int64            // line of a pending blank line, 0 if none
 	pend           row              // the row read ahead: first of the next event
 	havePend       bool             //
-	bids           []protocol.Level // the event being built
-	asks           []protocol.Level //
-	bidLines       []int64          // the line of each level, for errors
-	askLines       []int64          //
+	maxP, maxS     maxLevel         // of the event being built
 	lastPS, lastSS uint8            // previous event's (or the fixed) scales
-
-	// A Diff with more than MaxDiffLevels on a side goes out in parts.
-	splitOff int
-	splitEv  protocol.Event // header fields of the parts; no levels
 }
 
 // Open opens a Tardis CSV file, gzipped or not. Gzip (including
@@ -115,76 +131,61 @@ type EventReader struct {
 // a separate goroutine; a file named *.gz that is not gzip is an error.
 // The header is read before Open returns.
 func Open(path string, opts Options) (*EventReader, error) {
-	f, err := os.Open(path)
-	if err != nil {
+	if err := checkOptions(opts); err != nil {
 		return nil, err
 	}
 	name := opts.Name
 	if name == "" {
 		name = path
 	}
-	cr := &countingReader{r: f}
-	br := bufio.NewReaderSize(cr, 256<<10)
-	magic, err := br.Peek(2)
-	if err != nil && err != io.EOF {
-		f.Close()
+	c, err := openCSV(path, name, opts.Hash)
+	if err != nil {
 		return nil, err
 	}
-	var src source
-	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			f.Close()
-			if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
-				err = truncatedError{}
-			}
-			return nil, &ParseError{File: name, Err: err}
-		}
-		src = newGzipSource(zr, f)
-	} else {
-		if strings.HasSuffix(path, ".gz") {
-			f.Close()
-			return nil, &ParseError{File: name, Err: ErrNotGzip}
-		}
-		src = &readerSource{r: br, closer: f}
-	}
-	return newEventReader(src, cr, name, opts)
+	return newEventReader(c, opts)
 }
 
 // NewEventReader reads uncompressed CSV from r. It reads the header before
 // returning.
 func NewEventReader(r io.Reader, opts Options) (*EventReader, error) {
-	cr := &countingReader{r: r}
-	return newEventReader(&readerSource{r: cr}, cr, opts.Name, opts)
+	if err := checkOptions(opts); err != nil {
+		return nil, err
+	}
+	c, err := newCSVReader(r, opts.Name)
+	if err != nil {
+		return nil, err
+	}
+	return newEventReader(c, opts)
 }
 
-func newEventReader(src source, cr *countingReader, name string, opts Options) (*EventReader, error) {
+func checkOptions(opts Options) error {
 	for _, s := range []struct {
 		what string
 		v    int
-	}{{"price", opts.PriceScale}, {"size", opts.SizeScale}} {
+	}{{"price", opts.PriceScale.value()}, {"size", opts.SizeScale.value()}} {
 		if s.v < -1 || s.v > decimal.MaxScale {
-			src.close()
-			return nil, fmt.Errorf("tardis: %s scale %d out of range (-1 automatic, or 0..%d)", s.what, s.v, decimal.MaxScale)
+			return fmt.Errorf("tardis: fixed %s scale %d out of range (0..%d)", s.what, s.v, decimal.MaxScale)
 		}
 	}
+	return nil
+}
+
+func newEventReader(c *csvReader, opts Options) (*EventReader, error) {
 	r := &EventReader{
-		name:       name,
-		priceFixed: opts.PriceScale,
-		sizeFixed:  opts.SizeScale,
-		src:        src,
-		counter:    cr,
+		c:          c,
+		priceFixed: opts.PriceScale.value(),
+		sizeFixed:  opts.SizeScale.value(),
 	}
 	// In fixed mode every value is read at the fixed scale, and the
 	// scale-raising logic in Next never triggers.
-	if opts.PriceScale >= 0 {
-		r.lastPS = uint8(opts.PriceScale)
+	if r.priceFixed >= 0 {
+		r.lastPS = uint8(r.priceFixed)
 	}
-	if opts.SizeScale >= 0 {
-		r.lastSS = uint8(opts.SizeScale)
+	if r.sizeFixed >= 0 {
+		r.lastSS = uint8(r.sizeFixed)
 	}
-	if err := r.readHeader(); err != nil {
-		src.close()
+	if err := r.mapColumns(); err != nil {
+		c.Close()
 		return nil, err
 	}
 	return r, nil
@@ -193,9 +194,9 @@ func newEventReader(src source, cr *countingReader, name string, opts Options) (
 // Close stops decompression and closes the file Open opened.
 func (r *EventReader) Close() error {
 	if r.err == nil || r.err == io.EOF {
-		r.err = errors.New("tardis: reader closed")
+		r.err = errClosed
 	}
-	return r.src.close()
+	return r.c.Close()
 }
 
 // Exchange returns the exchange column of the data rows, "" until the
@@ -221,142 +222,24 @@ func (r *EventReader) Line() int64 {
 
 // BytesRead returns how many input bytes (compressed bytes for gzip) have
 // been read so far. It is safe to call from another goroutine.
-func (r *EventReader) BytesRead() int64 { return r.counter.n.Load() }
+func (r *EventReader) BytesRead() int64 { return r.c.BytesRead() }
 
 func (r *EventReader) errAt(line int64, role int, value []byte, err error) *ParseError {
-	return &ParseError{File: r.name, Line: line, Field: roleNames[role], Value: valueText(value), Err: err}
+	return r.c.errAt(line, roleNames[role], value, err)
 }
 
-// nextLine returns the next physical line without its '\n'. The line
-// aliases the current chunk or r.carry and is valid until the next call.
-func (r *EventReader) nextLine() ([]byte, error) {
-	for {
-		if i := bytes.IndexByte(r.buf, '\n'); i >= 0 {
-			line := r.buf[:i]
-			r.buf = r.buf[i+1:]
-			r.line++
-			if len(r.carry) > 0 {
-				if len(r.carry)+len(line) > maxLine {
-					return nil, &ParseError{File: r.name, Line: r.line, Err: ErrLineTooLong}
-				}
-				line = append(r.carry, line...)
-				r.carry = line[:0]
-			}
-			return line, nil
-		}
-		if len(r.carry)+len(r.buf) > maxLine {
-			return nil, &ParseError{File: r.name, Line: r.line + 1, Err: ErrLineTooLong}
-		}
-		r.carry = append(r.carry, r.buf...)
-		r.buf = nil
-		if r.srcErr != nil {
-			if r.srcErr != io.EOF {
-				return nil, &ParseError{File: r.name, Err: r.srcErr}
-			}
-			if len(r.carry) > 0 {
-				// The last line has no '\n'.
-				line := r.carry
-				r.carry = r.carry[:0]
-				r.line++
-				return line, nil
-			}
-			return nil, io.EOF
-		}
-		r.chunk, r.srcErr = r.src.next(r.chunk)
-		r.buf = r.chunk
-	}
-}
-
-// splitQuoted splits a line with RFC 4180 quoting into r.fields. Quoted
-// fields may not span lines: no Tardis field contains a line break.
-func (r *EventReader) splitQuoted(line []byte) error {
-	r.fields = r.fields[:0]
-	r.unq = r.unq[:0]
-	i := 0
-	for {
-		if i < len(line) && line[i] == '"' {
-			// Fields without "" escapes alias the line; others are
-			// copied to r.unq.
-			start := i + 1
-			j := start
-			escaped := false
-			for {
-				k := bytes.IndexByte(line[j:], '"')
-				if k < 0 {
-					return ErrQuote
-				}
-				j += k
-				if j+1 < len(line) && line[j+1] == '"' {
-					escaped = true
-					j += 2
-					continue
-				}
-				break
-			}
-			f := line[start:j]
-			if escaped {
-				off := len(r.unq)
-				for k := 0; k < len(f); k++ {
-					r.unq = append(r.unq, f[k])
-					if f[k] == '"' {
-						k++
-					}
-				}
-				f = r.unq[off:]
-			}
-			r.fields = append(r.fields, f)
-			i = j + 1
-			if i == len(line) {
-				return nil
-			}
-			if line[i] != ',' {
-				return ErrQuote
-			}
-			i++
-			continue
-		}
-		k := bytes.IndexByte(line[i:], ',')
-		if k < 0 {
-			r.fields = append(r.fields, line[i:])
-			return nil
-		}
-		r.fields = append(r.fields, line[i:i+k])
-		i += k + 1
-	}
-}
-
-func trimCR(line []byte) []byte {
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		return line[:n-1]
-	}
-	return line
-}
-
-func (r *EventReader) readHeader() error {
-	line, err := r.nextLine()
-	if err == io.EOF {
-		return &ParseError{File: r.name, Err: ErrEmptyFile}
-	}
-	if err != nil {
-		return err
-	}
-	line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
-	line = trimCR(line)
-	if len(line) == 0 {
-		return &ParseError{File: r.name, Err: ErrEmptyFile}
-	}
-	if err := r.splitQuoted(line); err != nil {
-		return &ParseError{File: r.name, Line: r.line, Err: err}
-	}
-	r.roles = make([]uint8, len(r.fields))
+// mapColumns assigns a role to each header column.
+func (r *EventReader) mapColumns() error {
+	c := r.c
+	r.roles = make([]uint8, len(c.header))
 	var seen [numRoles]bool
-	for i, f := range r.fields {
+	for i, f := range c.header {
 		for role := 1; role < numRoles; role++ {
-			if string(f) != roleNames[role] {
+			if f != roleNames[role] {
 				continue
 			}
 			if seen[role] {
-				return &ParseError{File: r.name, Line: r.line, Field: roleNames[role], Err: ErrDuplicateColumn}
+				return &ParseError{File: c.name, Line: 1, Field: roleNames[role], Err: ErrDuplicateColumn}
 			}
 			seen[role] = true
 			r.roles[i] = uint8(role)
@@ -364,7 +247,7 @@ func (r *EventReader) readHeader() error {
 	}
 	for role := 1; role < numRoles; role++ {
 		if !seen[role] {
-			return &ParseError{File: r.name, Line: r.line, Field: roleNames[role], Err: ErrMissingColumn}
+			return &ParseError{File: c.name, Line: 1, Field: roleNames[role], Err: ErrMissingColumn}
 		}
 	}
 	r.std = len(r.roles) == numRoles-1
@@ -374,116 +257,24 @@ func (r *EventReader) readHeader() error {
 	return nil
 }
 
-// split fills r.fld from a data line for the general path: plain fields
-// are sliced in place; a field that opens with a quote sends the line to
-// splitQuoted.
-func (r *EventReader) split(line []byte) error {
-	roles := r.roles
-	col, start := 0, 0
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		if c == ',' {
-			if col < len(roles) {
-				r.fld[roles[col]] = line[start:i]
-			}
-			col++
-			start = i + 1
-		} else if c == '"' && i == start {
-			return r.splitSlow(line)
-		}
-	}
-	if col < len(roles) {
-		r.fld[roles[col]] = line[start:]
-	}
-	if col+1 != len(roles) {
-		return &ParseError{File: r.name, Line: r.line, Err: fieldCountError{col + 1, len(roles)}}
-	}
-	return nil
-}
-
-func (r *EventReader) splitSlow(line []byte) error {
-	if err := r.splitQuoted(line); err != nil {
-		return &ParseError{File: r.name, Line: r.line, Err: err}
-	}
-	if len(r.fields) != len(r.roles) {
-		return &ParseError{File: r.name, Line: r.line, Err: fieldCountError{len(r.fields), len(r.roles)}}
-	}
-	for i, f := range r.fields {
-		r.fld[r.roles[i]] = f
-	}
-	return nil
-}
-
-// parseMicros parses a non-negative integer number of microseconds and
-// returns nanoseconds.
-func parseMicros(b []byte) (uint64, error) {
-	if len(b) == 0 {
-		return 0, ErrNotInteger
-	}
-	var v uint64
-	if len(b) <= 19 {
-		// 19 digits cannot overflow.
-		for _, c := range b {
-			d := c - '0'
-			if d > 9 {
-				return 0, ErrNotInteger
-			}
-			v = v*10 + uint64(d)
-		}
-	} else {
-		overflow := false
-		for _, c := range b {
-			d := c - '0'
-			if d > 9 {
-				return 0, ErrNotInteger
-			}
-			if v > (math.MaxUint64-uint64(d))/10 {
-				overflow = true
-			}
-			v = v*10 + uint64(d)
-		}
-		if overflow {
-			return 0, ErrTimeRange
-		}
-	}
-	if v > math.MaxUint64/1000 {
-		return 0, ErrTimeRange
-	}
-	return v * 1000, nil
-}
-
 // readRow reads the next data row into rw. It returns io.EOF after the
 // last row.
 func (r *EventReader) readRow(rw *row) error {
-	var line []byte
-	for {
-		l, err := r.nextLine()
-		if err == io.EOF {
-			return io.EOF
-		}
-		if err != nil {
-			return err
-		}
-		l = trimCR(l)
-		if len(l) == 0 {
-			// Blank lines are fine at the end of the file only.
-			if r.blank == 0 {
-				r.blank = r.line
-			}
-			continue
-		}
-		if r.blank != 0 {
-			return &ParseError{File: r.name, Line: r.blank, Err: ErrBlankLine}
-		}
-		line = l
-		break
+	line, err := r.c.nextRecord()
+	if err != nil {
+		return err
 	}
-	if r.first && !r.slowOnly && r.fastRow(line, rw) {
-		rw.line = r.line
+	// A quote anywhere sends the line to the general path: the fast path
+	// does not implement quoting, and must accept only what split does.
+	if r.first && !r.slowOnly && bytes.IndexByte(line, '"') < 0 && r.fastRow(line, rw) {
+		rw.line = r.c.line
 		return nil
 	}
-	if err := r.split(line); err != nil {
+	if err := r.c.split(line); err != nil {
 		return err
+	}
+	for i, f := range r.c.fields {
+		r.fld[r.roles[i]] = f
 	}
 	f := &r.fld
 	if !r.first {
@@ -493,21 +284,20 @@ func (r *EventReader) readRow(rw *row) error {
 		r.first = true
 	} else {
 		if !bytes.Equal(f[roleExchange], r.exch) {
-			return r.errAt(r.line, roleExchange, f[roleExchange], changedError{r.exchS})
+			return r.errAt(r.c.line, roleExchange, f[roleExchange], changedError{r.exchS})
 		}
 		if !bytes.Equal(f[roleSymbol], r.sym) {
-			return r.errAt(r.line, roleSymbol, f[roleSymbol], changedError{r.symS})
+			return r.errAt(r.c.line, roleSymbol, f[roleSymbol], changedError{r.symS})
 		}
 	}
-	var err error
 	if rw.local, err = parseMicros(f[roleLocal]); err != nil {
-		return r.errAt(r.line, roleLocal, f[roleLocal], err)
+		return r.errAt(r.c.line, roleLocal, f[roleLocal], err)
 	}
 	rw.ts = rw.local
 	if ts := f[roleTimestamp]; len(ts) > 0 {
 		v, err := parseMicros(ts)
 		if err != nil {
-			return r.errAt(r.line, roleTimestamp, ts, err)
+			return r.errAt(r.c.line, roleTimestamp, ts, err)
 		}
 		if v != 0 {
 			rw.ts = v
@@ -519,7 +309,7 @@ func (r *EventReader) readRow(rw *row) error {
 	case "false":
 		rw.snap = false
 	default:
-		return r.errAt(r.line, roleSnapshot, s, ErrBool)
+		return r.errAt(r.c.line, roleSnapshot, s, ErrBool)
 	}
 	switch s := f[roleSide]; string(s) {
 	case "bid", "buy":
@@ -527,7 +317,7 @@ func (r *EventReader) readRow(rw *row) error {
 	case "ask", "sell":
 		rw.bid = false
 	default:
-		return r.errAt(r.line, roleSide, s, ErrSide)
+		return r.errAt(r.c.line, roleSide, s, ErrSide)
 	}
 	if rw.price, rw.ps, err = r.value(rolePrice, r.priceFixed); err != nil {
 		return err
@@ -535,7 +325,7 @@ func (r *EventReader) readRow(rw *row) error {
 	if rw.size, rw.ss, err = r.value(roleAmount, r.sizeFixed); err != nil {
 		return err
 	}
-	rw.line = r.line
+	rw.line = r.c.line
 	return nil
 }
 
@@ -572,8 +362,8 @@ func fastMicros(line []byte, pos int) (uint64, int, bool) {
 		v = v*10 + uint64(line[end]-'0')
 		end++
 	}
-	// Longer numbers, or ones that overflow in ns, go to the general path.
-	if end-pos > 19 || v > math.MaxUint64/1000 {
+	// Longer numbers, or ones too late in ns, go to the general path.
+	if end-pos > 19 || v > maxMicros {
 		return 0, end, false
 	}
 	return v, end, true
@@ -789,7 +579,7 @@ func (r *EventReader) value(role, fixed int) (uint64, uint8, error) {
 	b := r.fld[role]
 	m, s, err := decimal.Parse(b)
 	if err != nil {
-		return 0, 0, r.errAt(r.line, role, b, err)
+		return 0, 0, r.errAt(r.c.line, role, b, err)
 	}
 	if fixed < 0 {
 		return m, s, nil
@@ -799,10 +589,10 @@ func (r *EventReader) value(role, fixed int) (uint64, uint8, error) {
 		what = "size"
 	}
 	if int(s) > fixed {
-		return 0, 0, r.errAt(r.line, role, b, fixedScaleError{what, fixed})
+		return 0, 0, r.errAt(r.c.line, role, b, fixedScaleError{what, fixed})
 	}
 	if m, err = decimal.Rescale(m, s, uint8(fixed)); err != nil {
-		return 0, 0, r.errAt(r.line, role, b, rescaleError{err, what, uint8(fixed)})
+		return 0, 0, r.errAt(r.c.line, role, b, rescaleError{err, what, uint8(fixed)})
 	}
 	return m, uint8(fixed), nil
 }
@@ -813,17 +603,17 @@ func (r *EventReader) fail(err error) error {
 }
 
 // Next reads the next event into ev. It sets Type, IngestTS, ExchangeTS,
-// PriceScale, SizeScale, Bids and Asks, reusing the capacity of ev.Bids and
-// ev.Asks; the caller sets venue, market and sequence fields. Next returns
-// io.EOF after the last event and a *ParseError for bad input; after an
-// error every call returns the same error.
+// PriceScale, SizeScale, Bids and Asks, building the levels in the
+// capacity of ev.Bids and ev.Asks, so that memory holds one copy of the
+// largest event; the caller sets venue, market and sequence fields. A Diff
+// with more than MaxDiffLevels rows on a side goes out in parts, each read
+// as it comes: a part ends when the next row would not fit its side, and
+// its ExchangeTS is its own rows' largest. Next returns io.EOF after the
+// last event and a *ParseError for bad input; after an error every call
+// returns the same error, and ev holds no event.
 func (r *EventReader) Next(ev *protocol.Event) error {
 	if r.err != nil {
 		return r.err
-	}
-	if r.splitOff > 0 {
-		r.emitPart(ev)
-		return nil
 	}
 	if !r.havePend {
 		if err := r.readRow(&r.pend); err != nil {
@@ -832,8 +622,8 @@ func (r *EventReader) Next(ev *protocol.Event) error {
 		r.havePend = true
 	}
 	local, snap := r.pend.local, r.pend.snap
-	r.bids, r.asks = r.bids[:0], r.asks[:0]
-	r.bidLines, r.askLines = r.bidLines[:0], r.askLines[:0]
+	ev.Bids, ev.Asks = ev.Bids[:0], ev.Asks[:0]
+	r.maxP, r.maxS = maxLevel{}, maxLevel{}
 	// Levels are kept at the event's scale so far, which starts at the
 	// previous event's (or the fixed) scale; a row needing more decimals
 	// raises the scale of the levels already read. Scales rarely change,
@@ -851,7 +641,7 @@ func (r *EventReader) Next(ev *protocol.Event) error {
 				}
 				p.price = m
 			} else {
-				if err := r.raise(rolePrice, ps, p.ps); err != nil {
+				if err := r.raise(ev, rolePrice, ps, p.ps); err != nil {
 					return r.fail(err)
 				}
 				ps = p.ps
@@ -865,19 +655,22 @@ func (r *EventReader) Next(ev *protocol.Event) error {
 				}
 				p.size = m
 			} else {
-				if err := r.raise(roleAmount, ss, p.ss); err != nil {
+				if err := r.raise(ev, roleAmount, ss, p.ss); err != nil {
 					return r.fail(err)
 				}
 				ss = p.ss
 			}
 		}
-		if p.bid {
-			r.bids = append(r.bids, protocol.Level{Price: p.price, Size: p.size})
-			r.bidLines = append(r.bidLines, p.line)
-		} else {
-			r.asks = append(r.asks, protocol.Level{Price: p.price, Size: p.size})
-			r.askLines = append(r.askLines, p.line)
+		if snap && len(ev.Bids)+len(ev.Asks) >= maxLevels {
+			return r.fail(&ParseError{File: r.c.name, Line: p.line, Err: tooManyLevelsError{maxLevels}})
 		}
+		if p.bid {
+			ev.Bids = append(ev.Bids, protocol.Level{Price: p.price, Size: p.size})
+		} else {
+			ev.Asks = append(ev.Asks, protocol.Level{Price: p.price, Size: p.size})
+		}
+		r.maxP.note(p.price, p.line)
+		r.maxS.note(p.size, p.line)
 		maxTS = max(maxTS, p.ts)
 		r.evLine = p.line
 		nrows++
@@ -892,17 +685,33 @@ func (r *EventReader) Next(ev *protocol.Event) error {
 		if p.local != local || p.snap != snap {
 			break
 		}
+		if !snap && (p.bid && len(ev.Bids) == protocol.MaxDiffLevels || !p.bid && len(ev.Asks) == protocol.MaxDiffLevels) {
+			break // the next part of this message
+		}
 	}
 	r.lastPS, r.lastSS = ps, ss
 	r.rows += nrows
 
-	typ := protocol.Diff
+	ev.Type = protocol.Diff
 	if snap {
-		typ = protocol.Snapshot
+		ev.Type = protocol.Snapshot
 	}
-	r.splitEv = protocol.Event{Type: typ, IngestTS: local, ExchangeTS: maxTS, PriceScale: ps, SizeScale: ss}
-	r.emitPart(ev)
+	ev.IngestTS, ev.ExchangeTS, ev.PriceScale, ev.SizeScale = local, maxTS, ps, ss
 	return nil
+}
+
+// maxLevel is the largest price (or size) of the event so far and the
+// first line that has it: if it survives a raise of the scale, every
+// value does, and if not, it is the value to report.
+type maxLevel struct {
+	v    uint64
+	line int64
+}
+
+func (m *maxLevel) note(v uint64, line int64) {
+	if v > m.v || m.line == 0 {
+		m.v, m.line = v, line
+	}
 }
 
 func mulPow10(m uint64, n uint8) (uint64, bool) {
@@ -910,24 +719,26 @@ func mulPow10(m uint64, n uint8) (uint64, bool) {
 	return lo, hi == 0
 }
 
-// raise rescales the prices (or sizes) of the levels read so far from
-// scale from to scale to.
-func (r *EventReader) raise(role int, from, to uint8) error {
-	for side, levels := range [2][]protocol.Level{r.bids, r.asks} {
+// raise rescales the prices (or sizes) of ev's levels from scale from to
+// scale to.
+func (r *EventReader) raise(ev *protocol.Event, role int, from, to uint8) error {
+	mx := &r.maxP
+	if role == roleAmount {
+		mx = &r.maxS
+	}
+	m, ok := mulPow10(mx.v, to-from)
+	if !ok {
+		return r.rescaleErr(mx.line, role, mx.v, from, to)
+	}
+	mx.v = m
+	f := decimal.Pow10(to - from)
+	for _, levels := range [2][]protocol.Level{ev.Bids, ev.Asks} {
 		for i := range levels {
-			v := &levels[i].Price
 			if role == roleAmount {
-				v = &levels[i].Size
+				levels[i].Size *= f
+			} else {
+				levels[i].Price *= f
 			}
-			m, ok := mulPow10(*v, to-from)
-			if !ok {
-				line := r.bidLines[i]
-				if side == 1 {
-					line = r.askLines[i]
-				}
-				return r.rescaleErr(line, role, *v, from, to)
-			}
-			*v = m
 		}
 	}
 	return nil
@@ -941,23 +752,4 @@ func (r *EventReader) rescaleErr(line int64, role int, m uint64, at, to uint8) e
 	}
 	text := decimal.Append(nil, m, at)
 	return r.errAt(line, role, text, rescaleError{decimal.ErrRange, what, to})
-}
-
-// emitPart copies the current event, or its next part for a Diff with more
-// than MaxDiffLevels levels on a side, into ev. Each part takes up to
-// MaxDiffLevels levels from each side, in file order.
-func (r *EventReader) emitPart(ev *protocol.Event) {
-	h := &r.splitEv
-	ev.Type, ev.IngestTS, ev.ExchangeTS = h.Type, h.IngestTS, h.ExchangeTS
-	ev.PriceScale, ev.SizeScale = h.PriceScale, h.SizeScale
-	lo, hi := r.splitOff, math.MaxInt
-	if h.Type == protocol.Diff {
-		hi = lo + protocol.MaxDiffLevels
-	}
-	ev.Bids = append(ev.Bids[:0], r.bids[min(lo, len(r.bids)):min(hi, len(r.bids))]...)
-	ev.Asks = append(ev.Asks[:0], r.asks[min(lo, len(r.asks)):min(hi, len(r.asks))]...)
-	r.splitOff = 0
-	if hi < len(r.bids) || hi < len(r.asks) {
-		r.splitOff = hi
-	}
 }

@@ -20,7 +20,10 @@ import (
 
 const hdr = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n"
 
-var auto = Options{Name: "x.csv", PriceScale: -1, SizeScale: -1}
+// xhdr has an extra column after the standard ones.
+const xhdr = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount,extra\n"
+
+var auto = Options{Name: "x.csv"}
 
 // readAll reads every event, copying the levels, until EOF or an error.
 func readAll(r *EventReader) ([]protocol.Event, error) {
@@ -150,7 +153,7 @@ func TestEvents(t *testing.T) {
 			in: hdr +
 				"ex,S,1,1,false,bid,1.5,0.001\n" +
 				"ex,S,1,2,false,bid,2,1\n",
-			opts: Options{PriceScale: 2, SizeScale: 4},
+			opts: Options{PriceScale: FixedScale(2), SizeScale: FixedScale(4)},
 			want: []protocol.Event{
 				{Type: protocol.Diff, IngestTS: 1000, ExchangeTS: 1000, PriceScale: 2, SizeScale: 4, Bids: lv(150, 10), Asks: lv()},
 				{Type: protocol.Diff, IngestTS: 2000, ExchangeTS: 1000, PriceScale: 2, SizeScale: 4, Bids: lv(200, 10000), Asks: lv()},
@@ -232,6 +235,16 @@ func TestBadInput(t *testing.T) {
 		{"local_timestamp overflow", hdr + "ex,S,1,18446744073709552,false,bid,1,1\n", auto, 2, "local_timestamp", ErrTimeRange, ""},
 		{"local_timestamp huge", hdr + "ex,S,1,99999999999999999999999,false,bid,1,1\n", auto, 2, "local_timestamp", ErrTimeRange, ""},
 		{"bad timestamp", hdr + "ex,S,x,1,false,bid,1,1\n", auto, 2, "timestamp", ErrNotInteger, ""},
+		// Issue 7 item 4: 2^63 ns and later used to wrap (year 2286 filed under 1702).
+		{"year 2286", hdr + "ex,S,1,10000000000000000,false,bid,1,1\n", auto, 2, "local_timestamp", ErrTimeRange,
+			`x.csv:2: local_timestamp "10000000000000000": timestamp is after 2262-04-11, which Chronicle cannot represent`},
+		{"year 2286 on the fast path", hdr + "ex,S,1,1,false,bid,1,1\nex,S,1,10000000000000000,false,bid,1,1\n", auto, 3, "local_timestamp", ErrTimeRange, ""},
+		{"2^63 ns", hdr + "ex,S,1,1,false,bid,1,1\nex,S,1,9223372036854776,false,bid,1,1\n", auto, 3, "local_timestamp", ErrTimeRange, ""},
+		{"exchange timestamp 2^63 ns", hdr + "ex,S,1,1,false,bid,1,1\nex,S,9223372036854776,2,false,bid,1,1\n", auto, 3, "timestamp", ErrTimeRange, ""},
+		// Issue 7 item 6: the fast path accepted quotes that the general path refuses.
+		{"unterminated quote in an extra column", xhdr + "ex,S,1,1,false,bid,1,1,\"a\n", auto, 2, "", ErrQuote, ""},
+		{"unterminated quote in an extra column, later row", xhdr + "ex,S,1,1,false,bid,1,1,a\nex,S,1,2,false,bid,1,1,\"a\n", auto, 3, "", ErrQuote, ""},
+		{"unterminated quote equal to the exchange", hdr + "\"\"\"\",S,1,1,false,bid,1,1\n\",S,1,2,false,bid,1,1\n", auto, 3, "", ErrQuote, ""},
 		{"missing column", "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,amount\n", auto, 1, "price", ErrMissingColumn, `x.csv:1: missing column "price"`},
 		{"duplicate column", strings.TrimSuffix(hdr, "\n") + ",price\n", auto, 1, "price", ErrDuplicateColumn, ""},
 		{"empty file", "", auto, 0, "", ErrEmptyFile, "x.csv: empty file: no header"},
@@ -243,8 +256,8 @@ func TestBadInput(t *testing.T) {
 		{"junk after quote", hdr + "ex,S,1,1,false,bid,\"1\"x,1\n", auto, 2, "", ErrQuote, ""},
 		{"exchange changes", hdr + "ex,S,1,1,false,bid,1,1\nex2,S,1,1,false,bid,1,1\n", auto, 3, "exchange", ErrChanged, `x.csv:3: exchange "ex2": differs from the first row's "ex"`},
 		{"symbol changes", hdr + "ex,S,1,1,false,bid,1,1\nex,T,1,1,false,bid,1,1\n", auto, 3, "symbol", ErrChanged, ""},
-		{"fixed scale too small", row("1.234", "1"), Options{Name: "x.csv", PriceScale: 2, SizeScale: 0}, 3, "price", ErrFixedScale, `x.csv:3: price "1.234": more decimals than the fixed price scale 2`},
-		{"fixed scale overflow", row("1", "18446744073709552"), Options{Name: "x.csv", PriceScale: 0, SizeScale: 3}, 3, "amount", decimal.ErrRange, ""},
+		{"fixed scale too small", row("1.234", "1"), Options{Name: "x.csv", PriceScale: FixedScale(2), SizeScale: FixedScale(0)}, 3, "price", ErrFixedScale, `x.csv:3: price "1.234": more decimals than the fixed price scale 2`},
+		{"fixed scale overflow", row("1", "18446744073709552"), Options{Name: "x.csv", PriceScale: FixedScale(0), SizeScale: FixedScale(3)}, 3, "amount", decimal.ErrRange, ""},
 		{"rescale overflow names the row", hdr +
 			"ex,S,1,1,false,bid,1,1\n" +
 			"ex,S,1,2,false,bid,18446744073709551615,1\n" +
@@ -307,7 +320,7 @@ func TestParseErrorMessage(t *testing.T) {
 }
 
 func TestBadOptions(t *testing.T) {
-	for _, o := range []Options{{PriceScale: 19}, {PriceScale: -2}, {SizeScale: 19}} {
+	for _, o := range []Options{{PriceScale: FixedScale(19)}, {PriceScale: FixedScale(-2)}, {SizeScale: FixedScale(19)}} {
 		if _, err := NewEventReader(strings.NewReader(hdr), o); err == nil {
 			t.Errorf("%+v accepted", o)
 		}
@@ -337,7 +350,8 @@ func TestDiffSplit(t *testing.T) {
 		parts      [][2]int // bids, asks per event, then the trailing event
 	}{
 		{"fits", "false", max, max, [][2]int{{max, max}}},
-		{"bids split", "false", 2*max + 5, 3, [][2]int{{max, 3}, {max, 0}, {5, 0}}},
+		// A part ends when the next row does not fit its side.
+		{"bids split", "false", 2*max + 5, 3, [][2]int{{max, 0}, {max, 0}, {5, 3}}},
 		{"asks split", "false", 0, max + 1, [][2]int{{0, max}, {0, 1}}},
 		{"snapshots not split", "true", 2*max + 5, 3, [][2]int{{2*max + 5, 3}}},
 	}
@@ -496,7 +510,7 @@ func TestOpen(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := writeTemp(t, tt.file, tt.data)
-			r, err := Open(p, Options{Name: tt.file, PriceScale: -1, SizeScale: -1})
+			r, err := Open(p, Options{Name: tt.file})
 			var evs []protocol.Event
 			if err == nil {
 				evs, err = readAll(r)
@@ -529,7 +543,7 @@ func TestOpen(t *testing.T) {
 func TestTruncatedGzipBig(t *testing.T) {
 	data := gz(t, genCSV(200000, 1))
 	p := writeTemp(t, "big.csv.gz", data[:len(data)*2/3])
-	r, err := Open(p, Options{PriceScale: -1, SizeScale: -1})
+	r, err := Open(p, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,5 +663,166 @@ func TestNoAllocsPerRow(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per event, want 0", allocs)
+	}
+}
+
+// TestCSVReader checks the engine the readers of every data type share.
+func TestCSVReader(t *testing.T) {
+	in := "\xef\xbb\xbfa,\"b\",c\r\n" +
+		"1,,3\r\n" +
+		"\"x,y\",\"say \"\"hi\"\"\",z\"q\n" +
+		"4,5,6\n\n\n"
+	c, err := newCSVReader(strings.NewReader(in), "x.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if h := c.Header(); !reflect.DeepEqual(h, []string{"a", "b", "c"}) {
+		t.Errorf("header %q", h)
+	}
+	if c.Column("c") != 2 || c.Column("d") != -1 {
+		t.Errorf("Column: c %d, d %d", c.Column("c"), c.Column("d"))
+	}
+	want := []struct {
+		line   int64
+		fields []string
+	}{
+		{2, []string{"1", "", "3"}},
+		{3, []string{"x,y", `say "hi"`, `z"q`}},
+		{4, []string{"4", "5", "6"}},
+	}
+	for _, w := range want {
+		f, err := c.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make([]string, len(f))
+		for i := range f {
+			got[i] = string(f[i])
+		}
+		if c.Line() != w.line || !reflect.DeepEqual(got, w.fields) {
+			t.Errorf("line %d %q, want line %d %q", c.Line(), got, w.line, w.fields)
+		}
+		if w.line == 2 {
+			if msg := c.fieldError(1, f[1], ErrNotInteger).Error(); msg != `x.csv:2: b "": not an integer number of microseconds` {
+				t.Errorf("fieldError: %s", msg)
+			}
+		}
+	}
+	if _, err := c.Next(); err != io.EOF {
+		t.Errorf("after the last line: %v, want EOF", err)
+	}
+	if c.BytesRead() != int64(len(in)) {
+		t.Errorf("BytesRead %d, want %d", c.BytesRead(), len(in))
+	}
+
+	for _, tt := range []struct{ in, msg string }{
+		{"a,b\n1\n", "x.csv:2: wrong number of fields: 1, header has 2"},
+		{"a,b\n1,2\n1,\"2\n", "x.csv:3: bad quoted field"},
+		{"a,b\n1,2\n\n1,2\n", "x.csv:3: blank line before more data"},
+	} {
+		c, err := newCSVReader(strings.NewReader(tt.in), "x.csv")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for err == nil {
+			_, err = c.Next()
+		}
+		if err.Error() != tt.msg {
+			t.Errorf("%q: %v, want %s", tt.in, err, tt.msg)
+		}
+		if _, again := c.Next(); again != err {
+			t.Errorf("%q: error not sticky: %v", tt.in, again)
+		}
+	}
+}
+
+func TestParseMicros(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint64
+		err  error
+	}{
+		{"0", 0, nil},
+		{"1714521600000000", 1714521600000000000, nil},
+		{"9223372036854775", 9223372036854775000, nil}, // 2262-04-11T23:47:16.854775Z
+		{"9223372036854776", 0, ErrTimeRange},
+		{"10000000000000000", 0, ErrTimeRange}, // 2286
+		{"99999999999999999999999", 0, ErrTimeRange},
+		{"99999999999999999999999x", 0, ErrNotInteger},
+		{"", 0, ErrNotInteger},
+		{"-1", 0, ErrNotInteger},
+	} {
+		got, err := parseMicros([]byte(tt.in))
+		if got != tt.want || !errors.Is(err, tt.err) {
+			t.Errorf("parseMicros(%q) = %d, %v; want %d, %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// TestSnapshotLimit: a snapshot over MaxLevelsPerMessage levels is
+// refused, naming the line of the first level too many.
+func TestSnapshotLimit(t *testing.T) {
+	defer func(n int) { maxLevels = n }(maxLevels)
+	maxLevels = 10
+	for _, tt := range []struct {
+		name string
+		in   string
+		err  string
+	}{
+		{"at the limit", bigGroup("true", 6, 4), ""},
+		{"over", bigGroup("true", 6, 5), "x.csv:12: snapshot has more than 10 levels (tardis.MaxLevelsPerMessage)"},
+		{"diffs are split, not refused", bigGroup("false", 60, 50), ""},
+	} {
+		_, err := readString(tt.in, auto)
+		if (err == nil) != (tt.err == "") || err != nil && (err.Error() != tt.err || !errors.Is(err, ErrTooManyLevels)) {
+			t.Errorf("%s: %v, want %q", tt.name, err, tt.err)
+		}
+	}
+}
+
+// TestDiffGroupMemory: a Diff message of a million rows is read in
+// parts, in memory bounded by a part, not the message (issue 7 item 5:
+// it used to hold the whole message, 24 bytes a row, and copy each part).
+func TestDiffGroupMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	const n = 1 << 20
+	var b strings.Builder
+	b.WriteString(hdr)
+	for i := range n {
+		side := "bid"
+		if i%2 == 1 {
+			side = "ask"
+		}
+		fmt.Fprintf(&b, "ex,S,1,1,false,%s,%d,1\n", side, i%1000)
+	}
+	data := b.String()
+	r, err := NewEventReader(strings.NewReader(data), auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev protocol.Event
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	levels := 0
+	for {
+		if err := r.Next(&ev); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		levels += len(ev.Bids) + len(ev.Asks)
+	}
+	runtime.ReadMemStats(&after)
+	if levels != n {
+		t.Fatalf("%d levels, want %d", levels, n)
+	}
+	// One part is 2 × 65535 levels of 16 bytes, 2 MiB; growing its
+	// slices allocates a few times that.
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 12<<20 {
+		t.Errorf("reading a %d-row diff message allocated %d MiB", n, alloc>>20)
 	}
 }

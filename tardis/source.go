@@ -18,15 +18,22 @@ type source interface {
 }
 
 // countingReader counts the bytes read through it, for BytesRead, which
-// another goroutine may call while this one reads.
+// another goroutine may call while this one reads, and copies them to tee
+// when set (Options.Hash).
 type countingReader struct {
-	r io.Reader
-	n atomic.Int64
+	r   io.Reader
+	tee io.Writer
+	n   atomic.Int64
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
+	if c.tee != nil && n > 0 {
+		if _, werr := c.tee.Write(p[:n]); werr != nil && err == nil {
+			err = werr
+		}
+	}
 	return n, err
 }
 

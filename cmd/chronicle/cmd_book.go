@@ -54,7 +54,8 @@ Examples:
 	chronicle book --at 1714521601500000000 --json archive/v1/binance-futures/BTCUSDT/2024-05-01/book
 
 Exit status: 0 printed, 1 error, 2 bad usage (such as a TIME that does not
-parse), 3 a damaged record (run 'chronicle verify').
+parse), 3 damage: a damaged record, segment or checkpoint files that are
+not the ones meta.json lists (run 'chronicle verify').
 `,
 		run: runBook,
 	})

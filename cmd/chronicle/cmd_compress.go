@@ -17,8 +17,10 @@ func init() {
 Compress turns every NNNNNNNNN.q segment of a stream into NNNNNNNNN.q.zst
 (1 MiB blocks, each its own zstd frame, so 'zstd -dc' restores the .q) plus
 a block index NNNNNNNNN.q.zst.idx, as docs/FORMAT.md describes. The stream is
-rewritten copy-on-write and swapped in atomically: readers see it either
-uncompressed or compressed, and an interrupted run leaves it as it was.
+rewritten copy-on-write one segment at a time, each step swapped in
+atomically, so it needs free space for one compressed segment only. Readers
+always see a whole stream; an interrupted run leaves some segments
+compressed, and rerunning it finishes.
 
 Example:
 

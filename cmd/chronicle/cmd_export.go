@@ -57,15 +57,12 @@ func runExport(ctx context.Context, e *env, args []string) error {
 		return usagef("unknown --format %q (want tardis-csv)", o.format)
 	}
 	dir := pos[0]
-	m, err := archive.ReadMeta(nil, dir)
-	if err != nil {
-		return err
-	}
 	evs, err := archive.OpenEvents(nil, dir)
 	if err != nil {
 		return err
 	}
 	defer evs.Close()
+	m := evs.Meta() // of the version read, should the stream be replaced meanwhile
 	return writeOutput(e, o.out, func(w io.Writer) error {
 		tw := tardis.NewWriter(w, m.Venue, m.SymbolCode)
 		for n := 0; ; n++ {

@@ -50,11 +50,21 @@ Diff); prices and amounts are stored as exact fixed-point integers.
 The import is all or nothing: it is written to a staging directory and
 published with one atomic rename, so readers never see part of it, a failed
 or interrupted import leaves the archive as it was, and rerunning it
-completes it. Importing the same file again reports "already imported" and
-exits 0; importing a different file into a partition that holds data is
-refused without --force, which replaces it.
+completes it. The input is read once (a pipe or /dev/stdin works, with
+--venue/--symbol/--date or the file's columns naming the partition).
 
-On success it prints one line:
+A symbol with characters Tardis replaces in file names (BTC/USD) is stored
+under its file-name spelling (BTC-USD); --symbol takes either. --date must
+be the UTC date of the first local_timestamp.
+
+Importing the same file again changes nothing and says "already imported"
+on stderr, exit 0; with --venue-id, --market-id, --price-scale,
+--size-scale, --segment-size or --checkpoint-every other than the stream was
+imported with it is an error (use --force to re-import), and with
+--compress a plain stream is compressed. Importing a different file into a
+partition that holds data is refused without --force, which replaces it.
+
+When it imports, it prints one line:
 
 	imported rows=N groups=N segments=N min_ts_ns=N max_ts_ns=N
 
@@ -66,7 +76,7 @@ Examples:
 	chronicle import --archive-root /data/archive --compress day.csv.gz
 	chronicle import --venue binance --symbol BTCUSDT --date 2019-12-01 rows.csv
 
-Exit status: 0 imported or already imported, 1 bad input or I/O error
+Exit status: 0 imported, already imported or compressed, 1 bad input or I/O error
 (nothing published), 2 bad usage.
 `,
 		run: runImport,
@@ -99,15 +109,25 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if o.marketID < -1 || o.marketID > 0xFFFFFFFF {
 		return usagef("--market-id %d: must be 0..4294967295", o.marketID)
 	}
-	every := o.checkpointEvery
-	if every <= 0 {
-		every = -1
+	// Options left at their defaults are passed as "default", so that a
+	// re-import of the same file tells what was asked for from what was not.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	segSize, every := int64(0), 0
+	if set["segment-size"] {
+		segSize = o.segmentSize
+	}
+	if set["checkpoint-every"] {
+		every = o.checkpointEvery
+		if every <= 0 {
+			every = -1
+		}
 	}
 	pr := newProgress(e, "importing")
 	res, err := archive.Import(ctx, archive.ImportOptions{
 		Root: archiveRoot(e, o.root), Input: o.input,
 		Venue: o.venue, Symbol: o.symbol, Date: o.date, Stream: o.stream,
-		VenueID: int(o.venueID), MarketID: o.marketID, SegmentSize: o.segmentSize,
+		VenueID: int(o.venueID), MarketID: o.marketID, SegmentSize: segSize,
 		Force: o.force, Compress: o.compress, PriceScale: o.priceScale, SizeScale: o.sizeScale,
 		CheckpointEvery: every, Progress: pr.update,
 	})
@@ -115,8 +135,13 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if res.AlreadyImported {
-		fmt.Fprintf(e.stderr, "%s: already imported into %s (blake3 %.16s…); nothing to do (use --force to re-import)\n", o.input, res.Dir, res.FileHash)
+	switch {
+	case res.AlreadyImported:
+		fmt.Fprintf(e.stderr, "%s: already imported into %s (blake3 %.16s…); nothing changed (use --force to re-import)\n", o.input, res.Dir, res.FileHash)
+		return nil
+	case res.Compressed:
+		fmt.Fprintf(e.stdout, "compressed %s (it already held %s)\n", res.Dir, o.input)
+		return nil
 	}
 	fmt.Fprintf(e.stdout, "imported rows=%d groups=%d segments=%d min_ts_ns=%d max_ts_ns=%d\n",
 		res.Rows, res.Groups, res.Segments, res.MinTS, res.MaxTS)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"text/tabwriter"
-	"time"
 
 	"github.com/chronicle-archive/chronicle/archive"
 )
@@ -95,6 +94,12 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	return tw.Flush()
 }
 
+// fmtTime prints a timestamp; one an int64 cannot hold (a damaged or
+// foreign meta.json) is printed as a number, never as a wrapped date.
 func fmtTime(ns uint64) string {
-	return time.Unix(0, int64(ns)).UTC().Format("2006-01-02T15:04:05.000000Z")
+	t, err := archive.NSTime(ns)
+	if err != nil {
+		return fmt.Sprintf("%dns(invalid)", ns)
+	}
+	return t.Format("2006-01-02T15:04:05.000000Z")
 }

@@ -30,9 +30,12 @@ the start (checkpoints are not used), and reports what it saw:
 	                              snapshot after diffs, e.g. a reconnect)
 	absent removals               amount-0 levels whose price was not in the book
 	skipped before snapshot       diffs ignored before the first snapshot
-	gaps, crossed events          seq gaps and events after which the best bid
-	                              was at or above the best ask, with the seq of
-	                              the first of each
+	gaps, crossed events          update-id gaps in the book and events after
+	                              which the best bid was at or above the best
+	                              ask, with the seq of the first of each (an
+	                              import's update ids are its seq, which the
+	                              reader checks: a gap in the stored seq is
+	                              damage, exit 3, so gaps is 0 for them)
 	best bid, best ask            the final book's top, as exact decimals
 	wall time, level updates/s    how fast the replay ran
 
@@ -48,7 +51,9 @@ Examples:
 	chronicle replay --strict --json archive/v1/binance/BTCUSDT/2019-12-01/book
 
 Exit status: 0 replayed, 1 error (or --strict found a gap or a crossed
-book), 2 bad usage, 3 a damaged record (run 'chronicle verify').
+book), 2 bad usage, 3 damage: a damaged record, a seq gap, segment files
+that are not the ones meta.json lists, fewer or more events than it says
+(run 'chronicle verify').
 `,
 		run: runReplay,
 	})

@@ -52,7 +52,8 @@ Examples:
 	chronicle snapshots $S --depth 25 --interval 1s --format parquet -o snap25_1s.parquet
 	chronicle snapshots $S --depth 10 --from 2024-05-01T12:00:00Z --to 2024-05-01T12:05:00Z
 
-Exit status: 0 written, 1 error, 2 bad usage, 3 a damaged record (run
+Exit status: 0 written, 1 error, 2 bad usage, 3 damage: a damaged record,
+segment or checkpoint files that are not the ones meta.json lists (run
 'chronicle verify').
 `,
 		run: runSnapshots,

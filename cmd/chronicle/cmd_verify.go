@@ -22,10 +22,13 @@ Verify checks the streams at or below PATH (default: the archive root):
   - segment headers, ids and seal flags, record bounds, every CRC-32, zero
     padding and tails, and each .q.zst.idx against its zstd frames;
   - every BookEvent's layout, a contiguous seq, timestamps and ids;
-  - meta.json's and the import ledger's counts against the data;
+  - meta.json's and the import ledger's counts against the data, its
+    compressed flag against the segment files and its source_hash against
+    the stream's ledger entry;
   - book checkpoints against a replay.
 
-It prints what it checked, and every problem with its file and byte offset.
+It prints what it checked, and each kind of problem with its file and byte
+offset, how many there are, and where the first few are.
 
 Examples:
 
@@ -79,14 +82,20 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		if !rep.OK() {
 			bad++
 		}
+		kinds := rep.Summary()
 		if o.json {
-			probs := make([]map[string]any, 0, len(rep.Problems))
-			for _, p := range rep.Problems {
-				probs = append(probs, map[string]any{"path": p.Path, "offset": p.Offset, "error": p.Err.Error()})
+			probs := make([]map[string]any, 0, len(kinds))
+			for _, k := range kinds {
+				places := make([]map[string]any, 0, len(k.First))
+				for _, p := range k.First {
+					places = append(places, map[string]any{"path": p.Path, "offset": p.Offset, "error": p.Err.Error()})
+				}
+				probs = append(probs, map[string]any{"count": k.Count, "first": places})
 			}
 			json.NewEncoder(e.stdout).Encode(map[string]any{
 				"dir": dir, "ok": rep.OK(), "segments": rep.Segments, "events": rep.Events,
-				"levels": rep.Levels, "bytes": rep.Bytes, "checked": rep.Checked, "notes": rep.Notes, "problems": probs,
+				"levels": rep.Levels, "bytes": rep.Bytes, "checked": rep.Checked, "notes": rep.Notes,
+				"problem_count": len(rep.Problems), "problems": probs,
 			})
 			continue
 		}
@@ -101,8 +110,18 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		for _, n := range rep.Notes {
 			fmt.Fprintf(e.stdout, "  note: %s\n", n)
 		}
-		for _, p := range rep.Problems {
-			fmt.Fprintf(e.stdout, "  PROBLEM %s\n", p.Error())
+		// Each kind of problem once, with a count and its first places:
+		// one edited field can make every record wrong.
+		for _, k := range kinds {
+			fmt.Fprintf(e.stdout, "  PROBLEM %s\n", k.First[0].Error())
+			if k.Count == 1 {
+				continue
+			}
+			fmt.Fprintf(e.stdout, "    %d problems of this kind; the first %d at:", k.Count, len(k.First))
+			for _, p := range k.First {
+				fmt.Fprintf(e.stdout, " %s@%d", p.Path, p.Offset)
+			}
+			fmt.Fprintln(e.stdout)
 		}
 	}
 	if bad > 0 {

@@ -39,7 +39,7 @@ func rpImport(t *testing.T, csv string, flags ...string) string {
 
 func rpCSV(t *testing.T, body string) string {
 	t.Helper()
-	p := filepath.Join(t.TempDir(), "binance_incremental_book_L2_2024-05-01_XY.csv")
+	p := filepath.Join(t.TempDir(), "binance_incremental_book_L2_1970-01-01_XY.csv")
 	os.WriteFile(p, []byte("exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount\n"+body), 0o644)
 	return p
 }

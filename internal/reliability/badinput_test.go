@@ -3,6 +3,7 @@ package reliability
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"math/rand"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 const csvHeader = "exchange,symbol,timestamp,local_timestamp,is_snapshot,side,price,amount"
@@ -105,7 +107,7 @@ func TestBadInput(t *testing.T) {
 		{"bad-bool.csv", withBadRow(diffRow(okTS, okLocal, "maybe", "bid", "60000", "1")), `:` + line + `: is_snapshot "maybe": is_snapshot must be true or false`},
 		{"bad-timestamp.csv", withBadRow(diffRow(okTS, "17145216007x0000", "false", "bid", "60000", "1")), `:` + line + `: local_timestamp "17145216007x0000": not an integer number of microseconds`},
 		{"negative-timestamp.csv", withBadRow(diffRow("-5", okLocal, "false", "bid", "60000", "1")), `:` + line + `: timestamp "-5": not an integer number of microseconds`},
-		{"timestamp-overflow.csv", withBadRow(diffRow(okTS, "99999999999999999", "false", "bid", "60000", "1")), `:` + line + `: local_timestamp "99999999999999999": timestamp in nanoseconds does not fit in u64`},
+		{"timestamp-overflow.csv", withBadRow(diffRow(okTS, "99999999999999999", "false", "bid", "60000", "1")), `:` + line + `: local_timestamp "99999999999999999": timestamp is after 2262-04-11, which Chronicle cannot represent`},
 		{"other-symbol.csv", withBadRow(strings.Replace(diffRow(okTS, okLocal, "false", "bid", "60000", "1"), "BTCUSDT", "ETHUSDT", 1)), `:` + line + `: symbol "ETHUSDT": differs from the first row's "BTCUSDT"`},
 		{"missing-field.csv", withBadRow(strings.Join(strings.Split(diffRow(okTS, okLocal, "false", "bid", "60000", "1"), ",")[:7], ",")), `:` + line + `: wrong number of fields: 7, header has 8`},
 		{"extra-field.csv", withBadRow(diffRow(okTS, okLocal, "false", "bid", "60000", "1") + ",x"), `:` + line + `: wrong number of fields: 9, header has 8`},
@@ -241,6 +243,111 @@ func TestOddButValidInput(t *testing.T) {
 		exp := mustRun(t, nil, "export", filepath.Join(root, bigStream))
 		if exp.stdout != csvHeader+"\n" {
 			t.Errorf("export of an empty stream: %q", exp.stdout)
+		}
+	})
+}
+
+// TestIssue7CLI checks the command-line side of issue 7: what import does
+// with symlinks, odd symbols, far-future timestamps, re-imports with other
+// options and a pipe.
+func TestIssue7CLI(t *testing.T) {
+	rows := goodRows(200)
+	in := writeTo(t, filepath.Join(t.TempDir(), "binance-futures_incremental_book_L2_2024-05-01_BTCUSDT.csv"), csvFile(rows))
+
+	t.Run("symlinked-stream-dir", func(t *testing.T) {
+		root := t.TempDir()
+		elsewhere := t.TempDir()
+		victim := writeTo(t, filepath.Join(elsewhere, "keep.tmp"), []byte("x"))
+		os.MkdirAll(filepath.Dir(filepath.Join(root, bigStream)), 0o755)
+		os.Symlink(elsewhere, filepath.Join(root, bigStream))
+		r := chronicle(t, nil, "import", "--archive-root", root, in)
+		if _, err := os.Stat(victim); err != nil {
+			knownBug(t, "delete-through-symlink", "%v; %v", err, r)
+		}
+		if r.code != 1 || !strings.Contains(r.stderr, "symbolic link") {
+			t.Errorf("%v, want exit 1 naming the symbolic link", r)
+		}
+	})
+
+	t.Run("slash-symbol", func(t *testing.T) {
+		slash := strings.ReplaceAll(string(csvFile(rows)), ",BTCUSDT,", ",BTC/USDT,")
+		p := writeTo(t, filepath.Join(t.TempDir(), "binance-futures_incremental_book_L2_2024-05-01_BTC-USDT.csv"), []byte(slash))
+		for _, flag := range [][]string{nil, {"--symbol", "BTC-USDT"}, {"--symbol", "BTC/USDT"}} {
+			root := t.TempDir()
+			r := chronicle(t, nil, append(append([]string{"import", "--archive-root", root}, flag...), p)...)
+			if r.code != 0 {
+				knownBug(t, "slash-symbol", "%v", r)
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(root, "v1/binance-futures/BTC-USDT/2024-05-01/book/meta.json")); err != nil {
+				t.Errorf("%v: not stored under BTC-USDT: %v", flag, err)
+			}
+		}
+	})
+
+	t.Run("year-2286", func(t *testing.T) {
+		const ts = "10000000000000000"
+		p := writeTo(t, filepath.Join(t.TempDir(), "x.csv"), []byte(csvHeader+"\nbinance-futures,BTCUSDT,"+ts+","+ts+",true,bid,1,1\n"))
+		root := t.TempDir()
+		r := chronicle(t, nil, "import", "--archive-root", root, p)
+		ls := chronicle(t, nil, "ls", root)
+		if _, err := os.Stat(filepath.Join(root, "v1/binance-futures/BTCUSDT/1702-05-02")); err == nil || strings.Contains(ls.stdout, "1702") {
+			knownBug(t, "wrapped-date", "%v\n%s", r, ls.stdout)
+		}
+		if r.code != 1 || !strings.Contains(r.stderr, "x.csv:2") && !strings.Contains(r.stderr, "line 2") {
+			t.Errorf("%v, want exit 1 naming x.csv line 2", r)
+		}
+	})
+
+	t.Run("reimport-with-options", func(t *testing.T) {
+		root := t.TempDir()
+		mustRun(t, nil, "import", "--archive-root", root, in)
+		before := tree(t, root)
+		r := chronicle(t, nil, "import", "--archive-root", root, "--venue-id", "99", "--segment-size", "4096", in)
+		if r.code == 0 || strings.Contains(r.stdout, "imported") {
+			knownBug(t, "reimport-options-ignored", "%v\n%s", r, r.stdout)
+		}
+		for _, want := range []string{"--venue-id", "--segment-size", "--force"} {
+			if !strings.Contains(r.stderr, want) {
+				t.Errorf("stderr %q does not name %s", r.stderr, want)
+			}
+		}
+		if d := diffTrees(before, tree(t, root)); d != "" {
+			t.Errorf("refused re-import changed the archive:\n%s", d)
+		}
+		r = mustRun(t, nil, "import", "--archive-root", root, in)
+		if strings.Contains(r.stdout, "imported") || !strings.Contains(r.stderr, "already imported") {
+			t.Errorf("plain re-import: stdout %q stderr %q, want only \"already imported\" on stderr", r.stdout, r.stderr)
+		}
+		r = mustRun(t, nil, "import", "--archive-root", root, "--compress", in)
+		if !strings.HasPrefix(r.stdout, "compressed ") {
+			t.Errorf("--compress re-import: stdout %q, want \"compressed ...\"", r.stdout)
+		}
+		if v := verifyOK(t, root, false); v != "" {
+			t.Errorf("verify: %s", v)
+		}
+	})
+
+	t.Run("stdin", func(t *testing.T) {
+		root := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), childTimeout)
+		defer cancel()
+		args := []string{"import", "--archive-root", root, "--input", "/dev/stdin", "--date", "2024-05-01"}
+		cmd, so, se := command(ctx, nil, args...)
+		cmd.Stdin = bytes.NewReader(csvFile(rows)) // a pipe to the child
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := finish(cmd, so, se, time.Now(), args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.code != 0 || !strings.Contains(r.stdout, fmt.Sprintf("rows=%d", len(rows))) {
+			knownBug(t, "stdin-empty", "%v\n%s", r, r.stdout)
+		}
+		// The same bytes from the file are already imported.
+		if r := mustRun(t, nil, "import", "--archive-root", root, in); !strings.Contains(r.stderr, "already imported") {
+			t.Errorf("file after stdin: %v", r)
 		}
 	})
 }

@@ -10,7 +10,8 @@ import (
 // TestCorruptionCLI damages each file of a compressed stream in turn (one
 // byte flipped, or the file cut short) and runs `chronicle verify`: it
 // must exit 3 and name the damaged file. Readers (export) must not exit 0
-// on damaged data. The detailed matrices are in archive and segment.
+// on damaged data. The detailed matrices are in archive and segment, and
+// for every reader in readers_matrix_test.go.
 func TestCorruptionCLI(t *testing.T) {
 	seed := t.TempDir()
 	mustRun(t, nil, "import", "--archive-root", seed, "--compress", "--segment-size", "1048576", testdata(sample50k))
@@ -56,8 +57,23 @@ func TestCorruptionCLI(t *testing.T) {
 				if r.code != 3 || !strings.Contains(r.stdout, "PROBLEM "+path) {
 					t.Errorf("verify: want exit 3 and a PROBLEM naming %s: %v\n%s", path, r, r.stdout)
 				}
-				if strings.HasSuffix(rel, ".json") || strings.HasSuffix(rel, ".ckpt") {
-					return // export does not read these
+				switch {
+				case strings.HasSuffix(rel, ".ckpt"):
+					// Checkpoints are bound to the stream by meta.json's
+					// manifest: a book query that would start from one fails.
+					r := chronicle(t, nil, "book", filepath.Join(root, bigStream), "--at", "1714521603000000000")
+					if r.code != 3 || !strings.Contains(r.stderr, path) {
+						t.Errorf("book over damaged checkpoints: want exit 3 naming %s: %v", path, r)
+					}
+					return
+				case strings.HasSuffix(rel, ".json"):
+					// A cut meta.json is damage to readers too; a changed row
+					// count is not read by them (verify's job).
+					if r := chronicle(t, nil, "export", filepath.Join(root, bigStream)); how == "truncate" && !strings.Contains(rel, "imports") &&
+						(r.code != 3 || !strings.Contains(r.stderr, path)) {
+						t.Errorf("export with a cut meta.json: want exit 3 naming %s: %v", path, r)
+					}
+					return
 				}
 				if r := chronicleTo(t, newHashWriter(), nil, "export", filepath.Join(root, bigStream)); r.code == 0 {
 					t.Errorf("export of a damaged %s exited 0", filepath.Base(rel))

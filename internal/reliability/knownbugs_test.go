@@ -17,6 +17,17 @@ var knownBugs = map[string]string{
 	"reader-open-race": "segment.OpenStream lists the directory, then opens each file by " +
 		"path: a swap in between opened another version's files (fixed: archive.OpenEvents " +
 		"reopens when the directory's inode changed)",
+	// Issue 7.
+	"delete-through-symlink": "import swept every *.tmp in the target of a symlinked stream " +
+		"directory, and every unparsable *.json of a (symlinked) ledger directory (fixed: no " +
+		"writes or deletes through links below the root; only Chronicle's own names are removed)",
+	"slash-symbol": "a symbol with / could not be imported under any spelling (fixed: stored " +
+		"under its Tardis file-name code, BTC/USD -> BTC-USD, exact symbol in meta.json)",
+	"wrapped-date": "a local_timestamp past 2^63 ns was filed under a date wrapped to 1702",
+	"reimport-options-ignored": "re-importing the same file with other options said " +
+		"\"imported rows=...\" and ignored them (fixed: an error naming them; --compress compresses)",
+	"stdin-empty": "--input /dev/stdin said \"empty file\": a hash pass read the pipe first " +
+		"(fixed: hashed while parsing)",
 }
 
 // knownErr marks a failure with the signature of a known bug.
