@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 )
@@ -155,42 +154,4 @@ func PartitionOf(streamDir string) (Partition, string, bool) {
 		root = "/"
 	}
 	return p, root, p.Validate() == nil
-}
-
-// tardisName matches Tardis's download names,
-// <exchange>_<data type>_<YYYY-MM-DD>_<symbol>.csv[.gz], allowing extra
-// dotted suffixes before .csv (e.g. BTCUSDT.sample.csv).
-var tardisName = regexp.MustCompile(`^([a-z0-9-]+)_(incremental_book_L2|book_snapshot_\d+|trades|quotes)_(\d{4}-\d{2}-\d{2})_([^.]+)(\.[^/]*)?\.csv(\.gz)?$`)
-
-var datePart = regexp.MustCompile(`(?:^|[/_=])(\d{4}-\d{2}-\d{2})(?:[/_.]|$)`)
-
-// NameInfo is what a Tardis file name or path says about its contents.
-type NameInfo struct {
-	Exchange, DataType, Date, Symbol string
-}
-
-// ParseTardisPath reads exchange, data type, date and symbol from a Tardis
-// file name, and the date from a `date=YYYY-MM-DD` path component (as in a
-// hive-style lake) or any YYYY-MM-DD in the name. Fields it cannot find are
-// left empty.
-func ParseTardisPath(path string) NameInfo {
-	var ni NameInfo
-	base := filepath.Base(path)
-	if m := tardisName.FindStringSubmatch(base); m != nil {
-		ni = NameInfo{Exchange: m[1], DataType: m[2], Date: m[3], Symbol: m[4]}
-	}
-	slash := filepath.ToSlash(path)
-	if ni.Date == "" {
-		for _, c := range strings.Split(slash, "/") {
-			if d, ok := strings.CutPrefix(c, "date="); ok {
-				ni.Date = d
-			}
-		}
-	}
-	if ni.Date == "" {
-		if m := datePart.FindStringSubmatch(base); m != nil {
-			ni.Date = m[1]
-		}
-	}
-	return ni
 }

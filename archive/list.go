@@ -18,8 +18,9 @@ type StreamInfo struct {
 	MaxTS      uint64
 	HasRange   bool
 	Bytes      int64
-	Compressed bool
-	Meta       *Meta // nil when meta.json is missing or unreadable
+	Compressed bool   // some segment is .q.zst or .q.col
+	Codec      string // meta.json's codec when it says compressed ("zstd", "columnar")
+	Meta       *Meta  // nil when meta.json is missing or unreadable
 }
 
 // List describes every stream at or below path, from meta.json and the
@@ -40,20 +41,20 @@ func List(fsys vfs.FS, path string) ([]StreamInfo, error) {
 		if err != nil {
 			return nil, err
 		}
-		ids := map[uint32]bool{} // a segment may be there as .q and .q.zst at once
+		ids := map[uint32]bool{} // a segment may be there as .q and .q.zst (or .q.col) at once
 		for _, e := range ents {
 			if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
 				si.Bytes += info.Size()
 			}
 			if id, kind, ok := segment.ParseName(e.Name()); ok && kind != segment.KindIndex {
 				ids[id] = true
-				si.Compressed = si.Compressed || kind == segment.KindCompressed
+				si.Compressed = si.Compressed || kind == segment.KindCompressed || kind == segment.KindColumnar
 			}
 		}
 		si.Segments = len(ids)
 		if m, err := ReadMeta(fsys, dir); err == nil {
 			si.Meta = m
-			si.Events, si.Rows = m.Events, m.Rows
+			si.Events, si.Rows, si.Codec = m.Events, m.Rows, metaCodec(m)
 			if r := m.EventTimeRange; r != nil {
 				si.MinTS, si.MaxTS, si.HasRange = r[0], r[1], true
 			}

@@ -31,19 +31,33 @@ type Meta struct {
 	MetaVersion int `json:"chronicle_meta_version"`
 	// Symbol is the exact symbol (BTC/USD) of which SymbolCode (BTC-USD) is
 	// the directory name; empty in streams written before it existed.
-	Symbol     string `json:"symbol,omitempty"`
-	Date       string `json:"date"`
-	Stream     string `json:"stream"`
-	Provider   string `json:"provider"`
-	Source     string `json:"source"`      // input file name
-	SourceHash string `json:"source_hash"` // blake3 hex of the input's bytes (the ledger key)
-	VenueID    uint16 `json:"venue_id"`
-	MarketID   uint32 `json:"market_id"`
-	Rows       int64  `json:"rows"`
-	Groups     int64  `json:"groups"`
-	Events     int64  `json:"events"`
-	Segments   int    `json:"segments"`
-	Compressed bool   `json:"compressed"`
+	Symbol   string `json:"symbol,omitempty"`
+	Date     string `json:"date"`
+	Stream   string `json:"stream"`
+	Provider string `json:"provider"`
+	// DataType is the provider's data type (Tardis's name:
+	// incremental_book_L2, trades, book_snapshot_25, ...), RecordType the
+	// record type of the stream's payloads (docs/FORMAT.md), Depth a book
+	// snapshot stream's N, and Scales the largest decimal scale of each
+	// scaled field ("price", "amount", "funding_rate", "asks.price", ...).
+	// The archive stores them; it does not interpret them.
+	DataType   string           `json:"data_type,omitempty"`
+	RecordType string           `json:"record_type,omitempty"`
+	Depth      int              `json:"depth,omitempty"`
+	Scales     map[string]uint8 `json:"scales,omitempty"`
+	Source     string           `json:"source"`      // input file name
+	SourceHash string           `json:"source_hash"` // blake3 hex of the input's bytes (the ledger key)
+	VenueID    uint16           `json:"venue_id"`
+	MarketID   uint32           `json:"market_id"`
+	Rows       int64            `json:"rows"`
+	Groups     int64            `json:"groups"`
+	Events     int64            `json:"events"`
+	Segments   int              `json:"segments"`
+	Compressed bool             `json:"compressed"`
+	// Codec is what the segments of a compressed stream are: "zstd"
+	// (.q.zst) or a BlockCodec's name ("columnar", .q.col); omitted for
+	// plain .q. A compressed stream from before the field is zstd.
+	Codec string `json:"codec,omitempty"`
 	// Made records the import options that shape the stored bytes, so that
 	// a re-import of the same file with other options is noticed.
 	Made *MadeWith `json:"made_with,omitempty"`
@@ -92,7 +106,18 @@ type Ledger struct {
 	Date         string `json:"date"`
 	Stream       string `json:"stream"`
 	Events       int64  `json:"events"`
+	// SourceSize and SourceMtimeNS are the input's size and modification
+	// time (a regular file's; 0 for a pipe), so that a batch rerun can
+	// skip a file whose name, size and mtime match without reading it.
+	SourceSize    int64 `json:"source_size,omitempty"`
+	SourceMtimeNS int64 `json:"source_mtime_ns,omitempty"`
+	// Status is LedgerNoData for Tardis's empty file of a day without
+	// data (no stream is published), else empty.
+	Status string `json:"status,omitempty"`
 }
+
+// LedgerNoData is the Status of an empty input's ledger entry.
+const LedgerNoData = "no_data"
 
 // ReadMeta reads dir/meta.json. A missing file is fs.ErrNotExist.
 func ReadMeta(fsys vfs.FS, dir string) (*Meta, error) {

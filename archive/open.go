@@ -1,7 +1,6 @@
 package archive
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/zeebo/blake3"
 
-	"github.com/chronicle-archive/chronicle/book"
 	"github.com/chronicle-archive/chronicle/segment"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
@@ -18,9 +16,10 @@ import (
 // What a reader checks on open, cheaply (no hashing: that is verify's
 // job): meta.json is there and parses; the segment and index files in the
 // directory are exactly those its manifest lists, each with the listed
-// size; the manifest's segments are contiguous, all in one form (.q, or
-// .q.zst with .idx) that agrees with meta.json's compressed flag and
-// segment count. While reading, Events checks that seq runs on from 0
+// size; the manifest's segments are contiguous, each in one form (.q,
+// .q.zst with .idx, or .q.col), all in the form meta.json's compressed
+// flag and codec name when it is compressed, and as many as its segment
+// count. While reading, Stream checks that seq runs on from 0
 // without a gap and that the stream ends after meta.json's event count.
 
 // manifestError is damage to the stream found by comparing it with
@@ -55,12 +54,16 @@ func notStream(dir, why string) error {
 
 // streamSpecs checks the directory listing ents against m's manifest and
 // returns the segments to read.
-func streamSpecs(dir string, m *Meta, ents []fs.DirEntry) ([]segment.SegmentSpec, error) {
+func streamSpecs(dir string, m *Meta, ents []fs.DirEntry, codec segment.BlockCodec) ([]segment.SegmentSpec, error) {
 	metaPath := filepath.Join(dir, MetaName)
+	want := compressedKind(m) // the one form of a compressed stream's segments
+	if want == segment.KindColumnar && codec != nil && codec.Name() != m.Codec {
+		return nil, manifestError(metaPath, "codec is %q, but the reader's .q.col codec is %q", m.Codec, codec.Name())
+	}
 	onDisk := make(map[string]int64, len(ents))
 	for _, e := range ents {
 		if _, _, ok := segment.ParseName(e.Name()); !ok || !e.Type().IsRegular() {
-			continue // readers read only segments and indexes (and checkpoints, see Checkpoints)
+			continue // readers read only segments and indexes (side files: see ReadListedFile)
 		}
 		info, err := e.Info()
 		if err != nil {
@@ -90,14 +93,14 @@ func streamSpecs(dir string, m *Meta, ents []fs.DirEntry) ([]segment.SegmentSpec
 			continue // taken with its .q.zst below
 		}
 		if n := len(specs); n > 0 && specs[n-1].ID == id {
-			return nil, manifestError(metaPath, "manifest lists segment %d as both .q and .q.zst", id)
+			return nil, manifestError(metaPath, "manifest lists segment %d in two forms (the second: %s)", id, fe.Name)
 		}
 		if n := len(specs); n > 0 && id != specs[n-1].ID+1 || n == 0 && id != 0 {
 			return nil, manifestError(metaPath, "manifest's segments are not contiguous from 0: it lists %s where segment %d belongs", fe.Name, len(specs))
 		}
-		sp := segment.SegmentSpec{ID: id, Compressed: kind == segment.KindCompressed, Size: fe.Size}
-		if m.Compressed && !sp.Compressed { // not compressed: all .q, or a mix left by an interrupted compress
-			return nil, manifestError(metaPath, "manifest lists %s, but compressed is %v", fe.Name, m.Compressed)
+		sp := segment.SegmentSpec{ID: id, Compressed: kind == segment.KindCompressed, Columnar: kind == segment.KindColumnar, Size: fe.Size}
+		if m.Compressed && kind != want { // not compressed: all .q, or a mix left by an interrupted compress
+			return nil, manifestError(metaPath, "manifest lists %s, but compressed is %v with codec %s", fe.Name, m.Compressed, metaCodec(m))
 		}
 		specs = append(specs, sp)
 	}
@@ -128,44 +131,69 @@ func streamSpecs(dir string, m *Meta, ents []fs.DirEntry) ([]segment.SegmentSpec
 	return specs, nil
 }
 
-// Checkpoints opens the stream's book checkpoint file, nil if there is
-// none. The file is bound to the stream by meta.json's manifest: it
-// must be listed there with its size and blake3 (the file is small, so
-// hashing it costs little), else it is a *segment.CorruptionError naming
-// it; a checkpoint file from another stream never positions a replay here.
-func (e *Events) Checkpoints() (*book.CheckpointFile, error) {
-	path := filepath.Join(e.dir, CheckpointsName)
-	var entry *FileEntry
-	for i := range e.meta.Files {
-		if e.meta.Files[i].Name == CheckpointsName {
-			entry = &e.meta.Files[i]
-		}
+// CodecZstd is meta.json's codec of a stream of .q.zst segments.
+const CodecZstd = "zstd"
+
+// metaCodec is the codec of m's segments: "" when not compressed, zstd
+// when compressed by a Chronicle from before meta.json named it.
+func metaCodec(m *Meta) string {
+	switch {
+	case !m.Compressed:
+		return ""
+	case m.Codec == "":
+		return CodecZstd
 	}
-	b, err := vfs.ReadFile(e.fsys, path)
-	absent := errors.Is(err, fs.ErrNotExist)
-	if err != nil && !absent {
+	return m.Codec
+}
+
+// compressedKind is the kind of every segment of the stream m describes
+// when it is compressed; 0 when it is not.
+func compressedKind(m *Meta) segment.Kind {
+	switch metaCodec(m) {
+	case "":
+		return 0
+	case CodecZstd:
+		return segment.KindCompressed
+	}
+	return segment.KindColumnar
+}
+
+// ReadListedFile reads a small side file of the stream (a book stream's
+// checkpoints), bound to the stream by meta.json's manifest: it must be
+// listed there with its size and blake3 (hashing a small file costs
+// little), else it is a *segment.CorruptionError naming it; a file from
+// another stream is never taken for this one's. An absent file is an error
+// that errors.Is fs.ErrNotExist (side files are optional; verify reports
+// one that is listed and missing).
+func (s *Stream) ReadListedFile(name string) ([]byte, error) {
+	path := filepath.Join(s.dir, name)
+	b, err := vfs.ReadFile(s.fsys, path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
 	// Read before this check, the file is of the version the reader has.
-	if err := e.r.CheckDir(); err != nil {
+	if err := s.r.CheckDir(); err != nil {
 		return nil, err
 	}
+	if err != nil {
+		return nil, err
+	}
+	var entry *FileEntry
+	if s.meta != nil {
+		for i := range s.meta.Files {
+			if s.meta.Files[i].Name == name {
+				entry = &s.meta.Files[i]
+			}
+		}
+	}
 	switch {
-	case absent:
-		// Checkpoints are optional and the book is the same without them
-		// (verify reports one that is listed and missing).
-		return nil, nil
 	case entry == nil:
-		return nil, manifestError(path, "not in %s's manifest: a checkpoint file from elsewhere", MetaName)
+		return nil, manifestError(path, "not in %s's manifest: a file from elsewhere", MetaName)
 	case int64(len(b)) != entry.Size:
 		return nil, manifestError(path, "%d bytes, %s lists %d", len(b), MetaName, entry.Size)
 	}
 	if sum := blake3.Sum256(b); hex.EncodeToString(sum[:]) != entry.Blake3 {
-		return nil, manifestError(path, "blake3 differs from %s's manifest: not this stream's checkpoints", MetaName)
+		return nil, manifestError(path, "blake3 differs from %s's manifest: not this stream's file", MetaName)
 	}
-	cf, err := book.OpenCheckpointFile(bytes.NewReader(b), int64(len(b)))
-	if err != nil {
-		return nil, &segment.CorruptionError{Path: path, Offset: checkpointErrOffset(err), Err: err}
-	}
-	return cf, nil
+	return b, nil
 }

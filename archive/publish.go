@@ -69,6 +69,11 @@ func begin(fsys vfs.FS, root string, p Partition) (*txn, error) {
 	return t, nil
 }
 
+// sideFile is the one file besides segments and meta.json that Chronicle
+// writes into a stream directory (a book stream's checkpoints): its .tmp
+// is Chronicle's to sweep.
+const sideFile = "checkpoints.ckpt"
+
 // sweepTmp removes the *.tmp files a crashed writer may have left in a
 // stream directory, and only those Chronicle itself names (segment files,
 // meta.json, checkpoints); they never hold published data.
@@ -82,7 +87,7 @@ func sweepTmp(fsys vfs.FS, dir string) error {
 	}
 	for _, e := range ents {
 		base, ok := strings.CutSuffix(e.Name(), ".tmp")
-		if _, _, seg := segment.ParseName(base); ok && e.Type().IsRegular() && (seg || base == MetaName || base == CheckpointsName) {
+		if _, _, seg := segment.ParseName(base); ok && e.Type().IsRegular() && (seg || base == MetaName || base == sideFile) {
 			if err := fsys.Remove(filepath.Join(dir, e.Name())); err != nil {
 				return err
 			}

@@ -8,17 +8,16 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/chronicle-archive/chronicle/protocol"
 	"github.com/chronicle-archive/chronicle/segment"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
-// StreamReport is what Verify found in one stream.
+// StreamReport is what VerifyStream found in one stream.
 type StreamReport struct {
 	Dir      string
 	Segments int
-	Events   int64
-	Levels   int64
+	Events   int64    // records
+	Rows     int64    // source rows, as the hooks count them
 	Bytes    int64    // on disk, all files
 	Checked  []string // what was checked and held
 	Notes    []string // not damage, but worth saying
@@ -71,7 +70,12 @@ func problemKey(msg string) string {
 }
 
 func (r *StreamReport) problem(path string, off int64, format string, args ...any) {
-	r.Problems = append(r.Problems, segment.Problem{Path: path, Offset: off, Err: fmt.Errorf(format, args...)})
+	r.Problem(path, off, fmt.Errorf(format, args...))
+}
+
+// Problem adds damage found at path and offset (-1: no one place).
+func (r *StreamReport) Problem(path string, off int64, err error) {
+	r.Problems = append(r.Problems, segment.Problem{Path: path, Offset: off, Err: err})
 }
 
 // FindStreams returns the stream directories at or below path: a directory
@@ -121,20 +125,39 @@ func FindStreams(fsys vfs.FS, path string) ([]string, error) {
 	return out, nil
 }
 
-// VerifyStream checks one stream completely: the manifest (size and blake3
-// of every file), every segment and record (via segment.VerifyStream), the
-// BookEvent layout and sequence of every payload, meta.json's counts and
-// the ledger's counts against the data, and the checkpoints against a
-// replay.
-//
-// A verify that overlaps a --force import or a compress reads one version
-// of the stream, not parts of both (see readStable).
-func VerifyStream(fsys vfs.FS, dir string) (*StreamReport, error) {
-	fsys = vfs.OrDefault(fsys)
-	return readStable(fsys, dir, func() (*StreamReport, error) { return verifyOnce(fsys, dir) }, nil)
+// VerifyHooks are the checks of a stream's record type, which archive
+// does not know: package stream provides them.
+type VerifyHooks struct {
+	// Record checks the payload of one record, whose frame, CRC and seq
+	// (contiguous from 0) are checked already, and returns how many rows
+	// of the source it holds (meta.json's rows). It is called in stream
+	// order, for every record whose CRC holds.
+	Record func(rec *segment.Record) (rows int64, err error)
+	// Records names the records and what Record checks, for the report
+	// ("BookEvents: layout, timestamps, venue/market ids").
+	Records string
+	// Files checks the record type's side files (a book stream's
+	// checkpoints) once the records are checked: their problems and notes
+	// go to rep. Nil: there are none.
+	Files func(rep *StreamReport)
 }
 
-func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {
+// VerifyStream checks one stream completely: the manifest (size and blake3
+// of every file), every segment and record (via segment.VerifyStream), seq
+// from 0, meta.json's counts and the ledger's counts against the data; the
+// payloads and the side files it leaves to the hooks that hooks returns
+// for the stream's meta.json (nil when that is missing or unreadable).
+//
+// A verify that overlaps a --force import or a compress reads one version
+// of the stream, not parts of both (see readStable): hooks is called
+// again for each attempt, so the hooks' state starts afresh.
+func VerifyStream(fsys vfs.FS, dir string, hooks func(m *Meta) VerifyHooks, opts ...Options) (*StreamReport, error) {
+	fsys = vfs.OrDefault(fsys)
+	codec := codecOf(opts)
+	return readStable(fsys, dir, func() (*StreamReport, error) { return verifyOnce(fsys, dir, hooks, codec) }, nil)
+}
+
+func verifyOnce(fsys vfs.FS, dir string, newHooks func(m *Meta) VerifyHooks, codec segment.BlockCodec) (*StreamReport, error) {
 	rep := &StreamReport{Dir: dir}
 	metaPath := filepath.Join(dir, MetaName)
 	m, err := ReadMeta(fsys, dir)
@@ -146,9 +169,9 @@ func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {
 		verifyManifest(fsys, dir, m, rep)
 		verifyCompressed(fsys, dir, m, rep)
 	}
+	hooks := newHooks(m)
 
 	var (
-		ev      protocol.Event
 		nextSeq uint64
 		minTS   uint64
 		maxTS   uint64
@@ -156,47 +179,28 @@ func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {
 		lastTS  uint64
 	)
 	visit := func(rec segment.Record) error {
-		if rec.TypeID != protocol.TypeBookEvent {
-			return fmt.Errorf("type_id 0x%04x, want BookEvent 0x1000", rec.TypeID)
+		// Count the record before checking it: one wrong field is one
+		// problem, not also wrong counts after it.
+		if rep.Events == 0 || rec.Timestamp < minTS {
+			minTS = rec.Timestamp
 		}
-		if err := protocol.DecodeEvent(rec.Payload, &ev); err != nil {
-			return err
-		}
-		if ev.Seq != nextSeq {
-			want := nextSeq
-			nextSeq = ev.Seq + 1 // resynchronise: report a gap once
-			return fmt.Errorf("event seq %d, want %d", ev.Seq, want)
-		}
-		// Count the event before checking its fields: one wrong field is
-		// one problem, not also a seq gap and wrong counts after it.
-		if rep.Events == 0 || ev.IngestTS < minTS {
-			minTS = ev.IngestTS
-		}
-		if rep.Events == 0 || ev.IngestTS != lastTS {
+		if rep.Events == 0 || rec.Timestamp != lastTS {
 			groups++
 		}
-		lastTS = ev.IngestTS
-		maxTS = max(maxTS, ev.IngestTS)
-		nextSeq = ev.Seq + 1
+		lastTS = rec.Timestamp
+		maxTS = max(maxTS, rec.Timestamp)
 		rep.Events++
-		rep.Levels += int64(len(ev.Bids) + len(ev.Asks))
-		switch {
-		case rec.Seq != ev.Seq:
-			return fmt.Errorf("message seq %d but event seq %d", rec.Seq, ev.Seq)
-		case ev.NativeSeq != ev.Seq:
-			return fmt.Errorf("native_seq %d differs from seq %d", ev.NativeSeq, ev.Seq)
-		case rec.Timestamp != ev.IngestTS:
-			return fmt.Errorf("message timestamp %d but ingest_ts %d", rec.Timestamp, ev.IngestTS)
-		case m != nil && (ev.VenueID != m.VenueID || ev.MarketID != m.MarketID):
-			return fmt.Errorf("venue_id/market_id %d/%d, meta.json says %d/%d", ev.VenueID, ev.MarketID, m.VenueID, m.MarketID)
-		case ev.Type == protocol.Diff && (ev.DiffFlags != protocol.FlagAbsolute || ev.UpdateIDFirst != ev.Seq || ev.UpdateIDLast != ev.Seq || ev.UpdateIDPrev != max(ev.Seq, 1)-1):
-			return fmt.Errorf("diff flags/update ids %d/%d/%d/%d do not follow seq %d", ev.DiffFlags, ev.UpdateIDFirst, ev.UpdateIDLast, ev.UpdateIDPrev, ev.Seq)
-		case ev.Type != protocol.Diff && ev.Type != protocol.Snapshot:
-			return fmt.Errorf("event_type %v in an L2 import", ev.Type)
+		rows, err := hooks.Record(&rec)
+		rep.Rows += rows
+		if rec.Seq != nextSeq {
+			want := nextSeq
+			nextSeq = rec.Seq + 1 // resynchronise: report a gap once
+			return fmt.Errorf("seq %d, want %d", rec.Seq, want)
 		}
-		return nil
+		nextSeq = rec.Seq + 1
+		return err
 	}
-	sr, err := segment.VerifyStream(dir, fsys, visit)
+	sr, err := segment.VerifyStreamWith(dir, segment.ReaderOptions{FS: fsys, Codec: codec}, visit)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +208,7 @@ func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {
 	rep.Problems = append(rep.Problems, sr.Problems...)
 	if len(sr.Problems) == 0 {
 		rep.Checked = append(rep.Checked, fmt.Sprintf("%d segments: headers, seal flags, record bounds, %d CRCs, zero padding, block indexes", sr.Segments, sr.Records))
-		rep.Checked = append(rep.Checked, fmt.Sprintf("%d BookEvents: layout, seq 0..%d contiguous, timestamps, venue/market ids", rep.Events, max(rep.Events, 1)-1))
+		rep.Checked = append(rep.Checked, fmt.Sprintf("%d %s; seq 0..%d contiguous", rep.Events, hooks.Records, max(rep.Events, 1)-1))
 	}
 	if m == nil {
 		return rep, nil
@@ -214,7 +218,7 @@ func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {
 		meta, got int64
 	}{
 		{"events", m.Events, rep.Events},
-		{"rows (levels)", m.Rows, rep.Levels},
+		{"rows", m.Rows, rep.Rows},
 		{"segments", int64(m.Segments), int64(rep.Segments)},
 		{"groups", m.Groups, groups},
 	}
@@ -236,7 +240,9 @@ func verifyOnce(fsys vfs.FS, dir string) (*StreamReport, error) {
 		rep.Checked = append(rep.Checked, "meta.json counts and time range match the data")
 	}
 	verifyLedger(fsys, dir, m, rep, groups, minTS, maxTS)
-	verifyCheckpoints(fsys, dir, rep)
+	if hooks.Files != nil {
+		hooks.Files(rep)
+	}
 	return rep, nil
 }
 
@@ -289,28 +295,41 @@ func verifyManifest(fsys vfs.FS, dir string, m *Meta, rep *StreamReport) {
 	}
 }
 
-// verifyCompressed checks meta.json's compressed flag against the files:
-// true when every segment is .q.zst. A stream with both kinds is one whose
-// compress was interrupted: readable, worth a note.
+// verifyCompressed checks meta.json's compressed flag and codec against
+// the files: compressed when every segment is in the codec's form (.q.zst
+// for zstd, .q.col for a BlockCodec). A stream with plain and compressed
+// segments is one whose compress or decompress was interrupted: readable,
+// worth a note.
 func verifyCompressed(fsys vfs.FS, dir string, m *Meta, rep *StreamReport) {
-	plain, err := segmentIDs(fsys, dir, segment.KindSegment)
-	if err != nil {
-		return // verifyManifest reported it
+	var ids [3][]uint32 // .q, .q.zst, .q.col
+	for i, k := range []segment.Kind{segment.KindSegment, segment.KindCompressed, segment.KindColumnar} {
+		var err error
+		if ids[i], err = segmentIDs(fsys, dir, k); err != nil {
+			return // verifyManifest reported it
+		}
 	}
-	zst, err := segmentIDs(fsys, dir, segment.KindCompressed)
-	if err != nil {
-		return
-	}
+	plain, zst, col := ids[0], ids[1], ids[2]
+	comp := len(zst) + len(col)
 	metaPath := filepath.Join(dir, MetaName)
-	switch {
+	switch want := compressedKind(m); {
+	case !m.Compressed && m.Codec != "":
+		rep.problem(metaPath, 0, "meta.json says not compressed, but names codec %q", m.Codec)
 	case m.Compressed && len(plain) > 0:
 		rep.problem(metaPath, 0, "meta.json says compressed, but %d segments are plain .q (first %s)", len(plain), segment.Name(plain[0]))
-	case !m.Compressed && len(plain) == 0 && len(zst) > 0:
-		rep.problem(metaPath, 0, "meta.json says not compressed, but all %d segments are .q.zst", len(zst))
-	case !m.Compressed && len(plain) > 0 && len(zst) > 0:
-		rep.Notes = append(rep.Notes, fmt.Sprintf("%d of %d segments compressed (a compress was interrupted); rerun chronicle compress to finish", len(zst), len(zst)+len(plain)))
+	case want == segment.KindCompressed && len(col) > 0:
+		rep.problem(metaPath, 0, "meta.json says compressed with zstd, but %d segments are .q.col (first %s)", len(col), segment.ColumnarName(col[0]))
+	case want == segment.KindColumnar && len(zst) > 0:
+		rep.problem(metaPath, 0, "meta.json says compressed with %s, but %d segments are .q.zst (first %s)", m.Codec, len(zst), segment.CompressedName(zst[0]))
+	case !m.Compressed && len(plain) == 0 && comp > 0:
+		rep.problem(metaPath, 0, "meta.json says not compressed, but all %d segments are compressed", comp)
+	case len(zst) > 0 && len(col) > 0:
+		rep.problem(metaPath, 0, "%d segments are .q.zst and %d .q.col: Chronicle never mixes codecs in a stream", len(zst), len(col))
+	case !m.Compressed && len(plain) > 0 && comp > 0:
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d of %d segments compressed (a compress or decompress was interrupted); rerun it to finish", comp, comp+len(plain)))
+	case m.Compressed:
+		rep.Checked = append(rep.Checked, fmt.Sprintf("meta.json compressed=true codec=%s matches the segment files", metaCodec(m)))
 	default:
-		rep.Checked = append(rep.Checked, fmt.Sprintf("meta.json compressed=%v matches the segment files", m.Compressed))
+		rep.Checked = append(rep.Checked, "meta.json compressed=false matches the segment files")
 	}
 }
 
@@ -345,9 +364,9 @@ func verifyLedger(fsys vfs.FS, dir string, m *Meta, rep *StreamReport, groups in
 		rep.problem(path, 0, "ledger entry says file_hash %q stream %q, meta.json says source_hash %q stream %q", l.FileHash, l.Stream, m.SourceHash, p.Stream)
 		return
 	}
-	if l.Rows != rep.Levels || l.Groups != groups || l.Segments != rep.Segments || (rep.Events > 0 && (l.MinTSNS != minTS || l.MaxTSNS != maxTS)) {
+	if l.Rows != rep.Rows || l.Groups != groups || l.Segments != rep.Segments || (rep.Events > 0 && (l.MinTSNS != minTS || l.MaxTSNS != maxTS)) {
 		rep.problem(path, 0, "ledger says rows=%d groups=%d segments=%d ts=[%d %d], the data has rows=%d groups=%d segments=%d ts=[%d %d]",
-			l.Rows, l.Groups, l.Segments, l.MinTSNS, l.MaxTSNS, rep.Levels, groups, rep.Segments, minTS, maxTS)
+			l.Rows, l.Groups, l.Segments, l.MinTSNS, l.MaxTSNS, rep.Rows, groups, rep.Segments, minTS, maxTS)
 		return
 	}
 	rep.Checked = append(rep.Checked, "import ledger entry matches source_hash, and its counts the data")

@@ -1,5 +1,6 @@
 // Command bench measures Chronicle against baselines measured in the same
-// run, on one Tardis incremental_book_L2 .csv.gz:
+// run, on one Tardis .csv.gz (incremental_book_L2 by default; -type for
+// the others, whose runs measure import only):
 //
 //   - import: `chronicle import` wall time as a ratio to decompressing the
 //     same file with klauspost/compress gzip, rows/s, the import's peak RSS,
@@ -13,6 +14,7 @@
 //
 //	go run ./bench -input /tmp/l2-10m.csv.gz
 //	go run ./bench -rows 10000000        # generates the input with ../shared/tools
+//	go run ./bench -type trades -rows 10000000
 //
 // Ratios, not absolute times, are the figures to compare across machines.
 // On a shared machine, -runs N alternates gunzip and import N times and
@@ -38,10 +40,13 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/chronicle-archive/chronicle/tardis"
 )
 
 func main() {
-	input := flag.String("input", "", "Tardis incremental_book_L2 .csv.gz (default: generate one)")
+	input := flag.String("input", "", "Tardis .csv.gz (default: generate one of -type)")
+	typ := flag.String("type", "incremental_book_L2", "Tardis data type to generate (tardisgen -type); replay runs for incremental_book_L2 only")
 	rows := flag.Int("rows", 10_000_000, "rows to generate when -input is not given")
 	tools := flag.String("tools", "../shared/tools", "the shared tools module (tardisgen)")
 	work := flag.String("work", "", "scratch directory (default: a temp dir, removed after)")
@@ -58,9 +63,16 @@ func main() {
 		scratch = d
 	}
 	if *input == "" {
-		*input = filepath.Join(scratch, "binance-futures_incremental_book_L2_2024-05-01_BTCUSDT.csv.gz")
-		fmt.Printf("generating %d rows with tardisgen -resnap-every 200000 ...\n", *rows)
-		generate(*tools, *rows, *input)
+		name := "binance-futures_" + *typ + "_2024-05-01_BTCUSDT.csv.gz"
+		if *typ == "options_chain" {
+			name = "deribit_options_chain_2024-05-01_OPTIONS.csv.gz"
+		}
+		*input = filepath.Join(scratch, name)
+		fmt.Printf("generating %d rows of %s with tardisgen ...\n", *rows, *typ)
+		generate(*tools, *typ, *rows, *input)
+	}
+	if dt := tardis.ParsePath(*input).DataType; dt != "" {
+		*typ = dt
 	}
 	st, err := os.Stat(*input)
 	check(err)
@@ -81,13 +93,13 @@ func main() {
 		g := timeIt(func() { gunzip(*input) })
 		gz = min(gz, g)
 		os.RemoveAll(rootPlain)
-		d, r, out := runChronicle(bin, "import", "--archive-root", rootPlain, "--force", "--venue", "binance-futures", "--symbol", "BTCUSDT", "--date", "2024-05-01", *input)
+		d, r, out := runChronicle(bin, "import", "--archive-root", rootPlain, "--force", *input)
 		nrows = parseRows(out)
 		imp, cpu, rss = min(imp, d), min(cpu, r.cpu), max(rss, r.rss)
 		ratios = append(ratios, d.Seconds()/g.Seconds())
 	}
 	rootZst := filepath.Join(scratch, "zst")
-	impZ, rZ, _ := runChronicle(bin, "import", "--archive-root", rootZst, "--force", "--compress", "--venue", "binance-futures", "--symbol", "BTCUSDT", "--date", "2024-05-01", *input)
+	impZ, rZ, _ := runChronicle(bin, "import", "--archive-root", rootZst, "--force", "--compress", *input)
 	plainSize := dirSize(rootPlain + "/v1")
 	zstSize := dirSize(rootZst + "/v1")
 
@@ -100,7 +112,7 @@ func main() {
 	fmt.Printf("archive size: .q %s (%.2fx the .csv.gz), --compress %s (%.2fx the .csv.gz)\n\n",
 		mib(plainSize), float64(plainSize)/float64(st.Size()), mib(zstSize), float64(zstSize)/float64(st.Size()))
 
-	if *skipReplay {
+	if *skipReplay || *typ != "incremental_book_L2" {
 		return
 	}
 	fmt.Println("== replay (full, from the start)")
@@ -118,11 +130,15 @@ func main() {
 	}
 }
 
-func generate(tools string, rows int, out string) {
+func generate(tools, typ string, rows int, out string) {
 	f, err := os.Create(out)
 	check(err)
 	zw := gzip.NewWriter(f)
-	cmd := exec.Command("go", "run", "./tardisgen", "-rows", strconv.Itoa(rows), "-resnap-every", "200000")
+	args := []string{"run", "./tardisgen", "-type", typ, "-rows", strconv.Itoa(rows)}
+	if typ == "incremental_book_L2" {
+		args = append(args, "-resnap-every", "200000")
+	}
+	cmd := exec.Command("go", args...)
 	cmd.Dir = tools
 	cmd.Stdout = zw
 	cmd.Stderr = os.Stderr

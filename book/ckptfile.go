@@ -416,3 +416,6 @@ func decodeLevels(dst []protocol.Level, b []byte) []protocol.Level {
 	}
 	return dst
 }
+
+// FileName is the name of a stream's checkpoint file in its directory.
+const FileName = "checkpoints.ckpt"

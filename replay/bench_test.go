@@ -10,6 +10,7 @@ import (
 
 	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/book"
+	"github.com/chronicle-archive/chronicle/ingest"
 	"github.com/chronicle-archive/chronicle/replay"
 )
 
@@ -46,9 +47,7 @@ func benchStream(b *testing.B, compress bool) string {
 	}
 	// The partition comes from the file's columns; the date from the name
 	// if it has one, else the first timestamp.
-	res, err := archive.Import(context.Background(), archive.ImportOptions{
-		Root: root, Input: in, VenueID: -1, MarketID: -1, PriceScale: -1, SizeScale: -1, Compress: compress,
-	})
+	res, err := ingest.Import(context.Background(), ingest.Options{Root: root, Input: in, Compress: compress})
 	if err != nil {
 		b.Fatal(err)
 	}

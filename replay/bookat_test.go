@@ -11,10 +11,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/book"
 	"github.com/chronicle-archive/chronicle/replay"
 	"github.com/chronicle-archive/chronicle/segment"
+	"github.com/chronicle-archive/chronicle/stream"
 )
 
 type refState struct {
@@ -103,7 +103,7 @@ func TestBookAt(t *testing.T) {
 		name    string
 		input   func(t *testing.T) string
 		cfg     importCfg
-		index   int // > 0: import without checkpoints, then archive.Index with this
+		index   int // > 0: import without checkpoints, then stream.Index with this
 		samples int // event times to ask at (and around)
 	}{
 		{"binance-2019", func(*testing.T) string { return binanceCSV }, importCfg{every: 2}, 0, 8},
@@ -121,15 +121,15 @@ func TestBookAt(t *testing.T) {
 			t.Parallel() // independent imports: use both cores
 			csvPath := c.input(t)
 			dir := importCSV(t, csvPath, c.cfg)
-			ckpt := filepath.Join(dir, archive.CheckpointsName)
+			ckpt := filepath.Join(dir, book.FileName)
 			if c.index > 0 {
 				if _, err := os.Stat(ckpt); !os.IsNotExist(err) {
 					t.Fatalf("imported without checkpoints, yet %s: %v", ckpt, err)
 				}
-				if err := archive.Index(context.Background(), nil, dir, c.index); err != nil {
+				if err := stream.Index(context.Background(), nil, dir, c.index); err != nil {
 					t.Fatal(err)
 				}
-				rep, err := archive.VerifyStream(nil, dir)
+				rep, err := stream.Verify(nil, dir)
 				if err != nil || !rep.OK() {
 					t.Fatalf("verify after Index: %v %v", err, rep.Problems)
 				}
@@ -359,12 +359,12 @@ func TestUnusableCheckpoints(t *testing.T) {
 	csvPath := synthCSV(t, 8, 4000)
 	dir := importCSV(t, csvPath, importCfg{every: 50})
 	other := importCSV(t, synthCSV(t, 9, 4000), importCfg{every: 50})
-	ckpt := filepath.Join(dir, archive.CheckpointsName)
+	ckpt := filepath.Join(dir, book.FileName)
 	orig, err := os.ReadFile(ckpt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign, err := os.ReadFile(filepath.Join(other, archive.CheckpointsName))
+	foreign, err := os.ReadFile(filepath.Join(other, book.FileName))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,10 @@ import (
 	"io"
 	"testing"
 
-	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/book"
 	"github.com/chronicle-archive/chronicle/protocol"
 	"github.com/chronicle-archive/chronicle/replay"
+	"github.com/chronicle-archive/chronicle/stream"
 )
 
 func TestParseDec(t *testing.T) {
@@ -129,7 +129,7 @@ func crossCheck(t *testing.T, csvPath string, cfg importCfg) {
 // importer's events for one message end.
 func eventIngestTS(t testing.TB, dir string) []uint64 {
 	t.Helper()
-	evs, err := archive.OpenEvents(nil, dir)
+	evs, err := stream.OpenEvents(nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/book"
+	"github.com/chronicle-archive/chronicle/ingest"
 	"github.com/chronicle-archive/chronicle/protocol"
 )
 
@@ -48,9 +48,9 @@ type importCfg struct {
 
 func importCSV(t testing.TB, csvPath string, c importCfg) string {
 	t.Helper()
-	res, err := archive.Import(context.Background(), archive.ImportOptions{
-		Root: t.TempDir(), Input: csvPath, VenueID: -1, MarketID: -1, PriceScale: -1, SizeScale: -1,
-		Compress: c.compress, SegmentSize: c.segmentSize, CheckpointEvery: c.every,
+	res, err := ingest.Import(context.Background(), ingest.Options{
+		Root: t.TempDir(), Input: csvPath,
+		Compress: c.compress, SegmentSize: c.segmentSize, CheckpointEvery: max(c.every, 0), NoCheckpoints: c.every < 0,
 	})
 	if err != nil {
 		t.Fatalf("import %s: %v", csvPath, err)

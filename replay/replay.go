@@ -36,6 +36,7 @@ import (
 	"github.com/chronicle-archive/chronicle/book"
 	"github.com/chronicle-archive/chronicle/protocol"
 	"github.com/chronicle-archive/chronicle/segment"
+	"github.com/chronicle-archive/chronicle/stream"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -63,7 +64,7 @@ type Options struct {
 type Stream struct {
 	o       Options
 	dir     string
-	evs     *archive.Events
+	evs     *stream.Events
 	rep     *book.Replayer
 	ckpt    *book.CheckpointFile // nil without checkpoints
 	pending *protocol.Event      // read but not applied yet (beyond a bound)
@@ -114,12 +115,12 @@ func BookAt(dir string, t uint64, o Options) (b *book.Book, lastTS uint64, err e
 
 // open opens the segments and, unless disabled, the checkpoint file, both
 // of one version of the stream: the checkpoints must be the ones meta.json
-// lists (archive.Events.Checkpoints); a --force import that replaces the
+// lists (stream.Events.Checkpoints); a --force import that replaces the
 // stream in between makes it try again.
 func open(dir string, o Options) (*Stream, error) {
 	fsys := vfs.OrDefault(o.FS)
 	for attempt := 0; ; attempt++ {
-		evs, err := archive.OpenEvents(fsys, dir)
+		evs, err := stream.OpenEvents(fsys, dir)
 		if err != nil {
 			return nil, err
 		}
@@ -219,7 +220,7 @@ func (s *Stream) restore(t uint64) (ok bool, want uint64, err error) {
 
 // badCheckpoint reports a checkpoint file that does not fit its stream.
 func (s *Stream) badCheckpoint(err error) error {
-	return &segment.CorruptionError{Path: filepath.Join(s.dir, archive.CheckpointsName), Offset: -1, Err: err}
+	return &segment.CorruptionError{Path: filepath.Join(s.dir, book.FileName), Offset: -1, Err: err}
 }
 
 func (s *Stream) apply(ev *protocol.Event) error {

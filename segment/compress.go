@@ -23,6 +23,9 @@ type CompressOptions struct {
 	// encoder level by zstd.EncoderLevelFromZstd; 0 means 3, the
 	// reference's (zstd.SpeedDefault).
 	Level int
+	// Codec, when set, writes NNNNNNNNN.q.col with it instead of a .q.zst
+	// and its index; BlockSize and Level are then not used.
+	Codec BlockCodec
 }
 
 // CompressSegment replaces dir/NNNNNNNNN.q by NNNNNNNNN.q.zst and
@@ -47,6 +50,9 @@ func CompressSegment(dir string, id uint32, opts CompressOptions) error {
 	fsys := opts.FS
 	if fsys == nil {
 		fsys = vfs.Default
+	}
+	if opts.Codec != nil {
+		return compressCodec(fsys, dir, id, opts.Codec)
 	}
 	bs := opts.BlockSize
 	if bs == 0 {

@@ -42,19 +42,23 @@ type ReaderOptions struct {
 	// to the caller, which also decodes frames while the one it needs is
 	// not ready.
 	Decoders int
+	// Codec reads .q.col segments; without it, a stream with one is an
+	// error (ErrNoCodec).
+	Codec BlockCodec
 }
 
 // SegmentFile describes one segment of an open stream.
 type SegmentFile struct {
 	ID         uint32
-	Path       string // the file read: NNNNNNNNN.q, or NNNNNNNNN.q.zst
-	Compressed bool
+	Path       string // the file read: NNNNNNNNN.q, NNNNNNNNN.q.zst or NNNNNNNNN.q.col
+	Compressed bool   // a .q.zst
+	Columnar   bool   // a .q.col
 	Size       int64  // of Path on disk
 	IndexPath  string // NNNNNNNNN.q.zst.idx when Compressed
 	IndexSize  int64
 	// DataSize is the size of the uncompressed segment, the range of
 	// record offsets; -1 when the index is missing or damaged, or not read
-	// yet (a .q.zst the reader has not reached).
+	// yet (a .q.zst or .q.col the reader has not reached).
 	DataSize int64
 }
 
@@ -63,7 +67,8 @@ type SegmentFile struct {
 type SegmentSpec struct {
 	ID         uint32
 	Compressed bool
-	Size       int64 // of NNNNNNNNN.q, or of NNNNNNNNN.q.zst when Compressed
+	Columnar   bool  // NNNNNNNNN.q.col, read with ReaderOptions.Codec
+	Size       int64 // of NNNNNNNNN.q, or of the .q.zst or .q.col
 	// IndexSize is the size of NNNNNNNNN.q.zst.idx; -1 when it is absent
 	// (reported when the reader reaches the segment).
 	IndexSize int64
@@ -71,19 +76,23 @@ type SegmentSpec struct {
 
 type segFile struct {
 	SegmentFile
-	noIndex    bool     // a .q.zst without its .idx
-	f          vfs.File // nil while closed
-	ix         *Index   // kept once read: a few bytes per MiB of data
-	err        error    // damage found at open, reported when the segment is reached
+	noIndex    bool      // a .q.zst without its .idx
+	f          vfs.File  // nil while closed
+	ix         *Index    // kept once read: a few bytes per MiB of data
+	bf         BlockFile // of a .q.col while f is open
+	err        error     // damage found at open, reported when the segment is reached
 	hdrChecked bool
 }
 
 func newSegFile(dir string, sp SegmentSpec) *segFile {
-	sf := &segFile{SegmentFile: SegmentFile{ID: sp.ID, Compressed: sp.Compressed, Size: sp.Size, DataSize: sp.Size}}
+	sf := &segFile{SegmentFile: SegmentFile{ID: sp.ID, Compressed: sp.Compressed, Columnar: sp.Columnar, Size: sp.Size, DataSize: sp.Size}}
 	sf.Path = filepath.Join(dir, Name(sp.ID))
 	if sp.Compressed {
 		sf.Path, sf.IndexPath = filepath.Join(dir, CompressedName(sp.ID)), filepath.Join(dir, IndexName(sp.ID))
 		sf.IndexSize, sf.noIndex, sf.DataSize = max(0, sp.IndexSize), sp.IndexSize < 0, -1
+	}
+	if sp.Columnar {
+		sf.Path, sf.DataSize = filepath.Join(dir, ColumnarName(sp.ID)), -1
 	}
 	return sf
 }
@@ -118,8 +127,10 @@ type Reader struct {
 	sc       scanner
 	qs       qSource
 	zs       zstSource
+	cs       colSource
 	dec      *zstd.Decoder
 	decoders int
+	codec    BlockCodec
 
 	err    error
 	closed bool
@@ -127,7 +138,8 @@ type Reader struct {
 
 // OpenStream lists dir and reads the segment files in it: *.tmp and files
 // that are not segments (such as meta.json) are ignored; NNNNNNNNN.q is
-// preferred, else NNNNNNNNN.q.zst with NNNNNNNNN.q.zst.idx. The ids must be
+// preferred, else NNNNNNNNN.q.zst with NNNNNNNNN.q.zst.idx, else
+// NNNNNNNNN.q.col (which needs ReaderOptions.Codec). The ids must be
 // contiguous: a gap is a *CorruptionError naming the first missing segment.
 // A damaged or missing index is reported when the reader reaches that
 // segment. Files are opened as OpenFiles does, with the sizes listed.
@@ -153,9 +165,14 @@ func OpenStream(dir string, opts ReaderOptions) (*Reader, error) {
 // them; every file must have the size its spec gives, or it is a
 // *CorruptionError naming it (hashing every byte is VerifyStream's job).
 func OpenFiles(dir string, specs []SegmentSpec, opts ReaderOptions) (*Reader, error) {
-	r := &Reader{fs: vfs.OrDefault(opts.FS), dir: dir, cur: -1, decoders: opts.Decoders}
+	r := &Reader{fs: vfs.OrDefault(opts.FS), dir: dir, cur: -1, decoders: opts.Decoders, codec: opts.Codec}
 	if r.decoders < 0 {
 		return nil, fmt.Errorf("segment: Decoders %d, want >= 0", opts.Decoders)
+	}
+	if r.codec != nil {
+		if err := checkCodec(r.codec); err != nil {
+			return nil, err
+		}
 	}
 	if r.decoders == 0 {
 		r.decoders = defaultDecoders()
@@ -163,6 +180,9 @@ func OpenFiles(dir string, specs []SegmentSpec, opts ReaderOptions) (*Reader, er
 	for i, sp := range specs {
 		if i > 0 && sp.ID != specs[i-1].ID+1 {
 			return nil, fmt.Errorf("segment: OpenFiles %s: segment ids %d, %d are not contiguous", dir, specs[i-1].ID, sp.ID)
+		}
+		if err := checkColumnarSpec(dir, sp, r.codec); err != nil {
+			return nil, err
 		}
 		r.segs = append(r.segs, newSegFile(dir, sp))
 	}
@@ -184,9 +204,9 @@ func OpenFiles(dir string, specs []SegmentSpec, opts ReaderOptions) (*Reader, er
 
 // listed is what the directory holds for one id.
 type listed struct {
-	id          uint32
-	q, zst, idx bool
-	spec        SegmentSpec // the preferred form
+	id               uint32
+	q, zst, idx, col bool
+	spec             SegmentSpec // the preferred form
 }
 
 func listStream(fsys vfs.FS, dir string) ([]listed, error) {
@@ -218,11 +238,16 @@ func listStream(fsys vfs.FS, dir string) ([]listed, error) {
 		switch kind {
 		case KindSegment:
 			l.q = true
-			l.spec.Compressed, l.spec.Size = false, info.Size()
+			l.spec.Compressed, l.spec.Columnar, l.spec.Size = false, false, info.Size()
 		case KindCompressed:
 			l.zst = true
 			if !l.q {
-				l.spec.Compressed, l.spec.Size = true, info.Size()
+				l.spec.Compressed, l.spec.Columnar, l.spec.Size = true, false, info.Size()
+			}
+		case KindColumnar:
+			l.col = true
+			if !l.q && !l.zst {
+				l.spec.Columnar, l.spec.Size = true, info.Size()
 			}
 		case KindIndex:
 			l.idx = true
@@ -241,7 +266,7 @@ func checkListed(dir string, ls []listed, i int) error {
 		return &CorruptionError{Path: filepath.Join(dir, Name(missing)),
 			Err: detailf(ErrMissingSegment, "no segment %d (the stream has %d, then %d)", missing, ls[i-1].id, l.id)}
 	}
-	if !l.q && !l.zst {
+	if !l.q && !l.zst && !l.col {
 		return &CorruptionError{Path: filepath.Join(dir, CompressedName(l.id)),
 			Err: detailf(ErrMissingSegment, "index %s without data", IndexName(l.id))}
 	}
@@ -305,10 +330,16 @@ func (r *Reader) openSegment(sf *segFile) error {
 		return err
 	}
 	sf.f = f
-	if !sf.Compressed || sf.ix != nil || sf.err != nil {
+	switch {
+	case sf.err != nil:
+		return nil
+	case sf.Columnar:
+		sf.err = r.openBlocks(sf) // at every open: the BlockFile reads f
+	case sf.Compressed && sf.ix == nil:
+		sf.err = r.readIndex(sf)
+	default:
 		return nil
 	}
-	sf.err = r.readIndex(sf)
 	if sf.err != nil && !IsCorruption(sf.err) {
 		f.Close()
 		sf.f = nil
@@ -466,7 +497,10 @@ func (r *Reader) enter(i int, off int64) error {
 		return sf.err
 	}
 	var src source
-	if sf.Compressed {
+	if sf.Columnar {
+		r.cs.init(sf.bf, sf.Path)
+		src = &r.cs
+	} else if sf.Compressed {
 		if r.dec == nil {
 			if r.decoders == 0 {
 				r.decoders = defaultDecoders()
@@ -509,6 +543,10 @@ func (r *Reader) checkHeader(sf *segFile, off int64) error {
 		e := sf.ix.Entries
 		direct = direct && e[0].UncompressedSize >= HeaderSize && sf.ix.Find(off) > 0
 	}
+	if sf.Columnar {
+		b := sf.bf.Blocks()
+		direct = direct && b[0].QLen >= HeaderSize && findBlock(b, off) > 0
+	}
 	if !direct {
 		if err := sc.seek(0); err != nil {
 			return err
@@ -537,8 +575,16 @@ func (r *Reader) checkHeader(sf *segFile, off int64) error {
 }
 
 // readHeader reads the first HeaderSize bytes of segment sf: one small read
-// of a .q, or a decode of frame 0 alone of a .q.zst.
+// of a .q, or a decode of frame (block) 0 alone of a .q.zst (.q.col).
 func (r *Reader) readHeader(sf *segFile, h []byte) error {
+	if sf.Columnar {
+		b, err := r.cs.decode(0)
+		if err != nil {
+			return err
+		}
+		copy(h, b)
+		return nil
+	}
 	if !sf.Compressed {
 		n, err := sf.f.ReadAt(h, 0)
 		if n < len(h) {
@@ -584,7 +630,7 @@ func (r *Reader) closeFiles() error {
 		if err := sf.f.Close(); err != nil && first == nil {
 			first = err
 		}
-		sf.f = nil
+		sf.f, sf.bf = nil, nil
 	}
 	return first
 }

@@ -8,6 +8,7 @@
 //	000000000.q          sealed segment
 //	000000001.q.zst      compressed sealed segment (it replaced 000000001.q)
 //	000000001.q.zst.idx  its block index
+//	000000001.q.col      or: compressed by a BlockCodec (see codec.go)
 //	000000002.q.tmp      being written; readers ignore *.tmp
 //	meta.json            not ours; ignored
 //
@@ -69,6 +70,9 @@
 // block_size bytes. Readers prefer NNNNNNNNN.q when both forms exist. Record
 // offsets (Position, Record.Offset, Seek) are always offsets in the
 // uncompressed .q, whichever form is on disk.
+//
+// A .q.col is the form a BlockCodec (plugged in by the caller) writes and
+// reads; readers prefer .q, then .q.zst, then .q.col.
 //
 // Every constant and layout in this package is part of the on-disk format.
 package segment
@@ -135,6 +139,7 @@ const (
 	KindSegment    Kind = iota + 1 // NNNNNNNNN.q
 	KindCompressed                 // NNNNNNNNN.q.zst
 	KindIndex                      // NNNNNNNNN.q.zst.idx
+	KindColumnar                   // NNNNNNNNN.q.col
 )
 
 func (k Kind) String() string {
@@ -145,6 +150,8 @@ func (k Kind) String() string {
 		return ".q.zst"
 	case KindIndex:
 		return ".q.zst.idx"
+	case KindColumnar:
+		return ".q.col"
 	}
 	return "Kind(" + strconv.Itoa(int(k)) + ")"
 }
@@ -153,6 +160,7 @@ const (
 	sufSegment    = ".q"
 	sufCompressed = ".q.zst"
 	sufIndex      = ".q.zst.idx"
+	sufColumnar   = ".q.col"
 	sufTmp        = ".tmp"
 )
 
@@ -166,6 +174,9 @@ func CompressedName(id uint32) string { return idString(id) + sufCompressed }
 // IndexName returns "NNNNNNNNN.q.zst.idx".
 func IndexName(id uint32) string { return idString(id) + sufIndex }
 
+// ColumnarName returns "NNNNNNNNN.q.col".
+func ColumnarName(id uint32) string { return idString(id) + sufColumnar }
+
 func idString(id uint32) string {
 	s := strconv.FormatUint(uint64(id), 10)
 	if len(s) < 9 {
@@ -175,7 +186,8 @@ func idString(id uint32) string {
 }
 
 // ParseName parses a segment file name: exactly nine digits followed by
-// ".q", ".q.zst" or ".q.zst.idx". Anything else, *.tmp included, is not ok.
+// ".q", ".q.zst", ".q.zst.idx" or ".q.col". Anything else, *.tmp included,
+// is not ok.
 func ParseName(name string) (id uint32, kind Kind, ok bool) {
 	if len(name) < 9 {
 		return 0, 0, false
@@ -195,6 +207,8 @@ func ParseName(name string) (id uint32, kind Kind, ok bool) {
 		kind = KindCompressed
 	case sufIndex:
 		kind = KindIndex
+	case sufColumnar:
+		kind = KindColumnar
 	default:
 		return 0, 0, false
 	}
@@ -235,17 +249,19 @@ var (
 	ErrMissingSegment = errors.New("segment: missing segment")
 	ErrSequence       = errors.New("segment: seq out of order")
 	ErrTrailingData   = errors.New("segment: data after end of data")
+	ErrBlock          = errors.New("segment: bad codec block")
 )
 
 var corruptionSentinels = []error{
 	ErrChecksum, ErrMagic, ErrTruncated, ErrHeader, ErrPadding, ErrNotSealed,
-	ErrIndex, ErrFrame, ErrMissingSegment, ErrSequence, ErrTrailingData,
+	ErrIndex, ErrFrame, ErrMissingSegment, ErrSequence, ErrTrailingData, ErrBlock,
 }
 
 // CorruptionError reports damage at a place in a file. Offset is, for
 // records and segment headers, an offset in the uncompressed segment (the
 // same coordinates as Record.Offset), even when Path is a .q.zst; for index
-// and frame damage it is an offset in the .idx or .zst file named by Path.
+// and frame damage it is an offset in the .idx or .zst file named by Path,
+// and for damage a BlockCodec reports, an offset in the .q.col.
 type CorruptionError struct {
 	Path   string
 	Offset int64

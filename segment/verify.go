@@ -37,7 +37,7 @@ type VerifyReport struct {
 	Records   int64 // records found, PAD records and damaged ones included
 	Pads      int64 // PAD records among them
 	Bytes     int64 // uncompressed segment bytes checked
-	DiskBytes int64 // bytes on disk: .q files, or .q.zst plus .idx
+	DiskBytes int64 // bytes on disk: .q files, or .q.zst plus .idx, or .q.col
 	Problems  []Problem
 }
 
@@ -50,7 +50,8 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 // CRC, zero padding), seq contiguity across the whole stream (PAD records
 // excepted), zero tails, and for a .q.zst its index (strictly, see
 // ParseIndex) against its frames: the compressed sizes add up to the file,
-// and each frame decodes to exactly its uncompressed_size.
+// and each frame decodes to exactly its uncompressed_size; for a .q.col,
+// its block index and every block (VerifyStreamWith, with a codec).
 //
 // visit, if not nil, is called with every intact non-PAD record, so that
 // the caller can check what the format cannot: the payload, and the
@@ -62,10 +63,20 @@ func (r *VerifyReport) OK() bool { return len(r.Problems) == 0 }
 // with the next record; after damage to the framing it goes on with the
 // next segment. The error is for I/O failures only.
 func VerifyStream(dir string, fsys vfs.FS, visit func(Record) error) (*VerifyReport, error) {
-	if fsys == nil {
-		fsys = vfs.Default
+	return VerifyStreamWith(dir, ReaderOptions{FS: fsys}, visit)
+}
+
+// VerifyStreamWith is VerifyStream with options: opts.Codec verifies .q.col
+// segments, which are an error (ErrNoCodec) without it. opts.Decoders is
+// not used.
+func VerifyStreamWith(dir string, opts ReaderOptions, visit func(Record) error) (*VerifyReport, error) {
+	fsys := vfs.OrDefault(opts.FS)
+	if opts.Codec != nil {
+		if err := checkCodec(opts.Codec); err != nil {
+			return nil, err
+		}
 	}
-	v := &verifier{rep: &VerifyReport{}, visit: visit, r: Reader{fs: fsys, dir: dir}}
+	v := &verifier{rep: &VerifyReport{}, visit: visit, r: Reader{fs: fsys, dir: dir, codec: opts.Codec}}
 	defer func() {
 		v.r.segs = nil // closed below, one by one
 		v.r.Close()
@@ -78,12 +89,15 @@ func VerifyStream(dir string, fsys vfs.FS, visit func(Record) error) (*VerifyRep
 		if err := checkListed(dir, ls, i); err != nil {
 			v.add(err)
 			v.seqKnown = false
-			if !l.q && !l.zst {
+			if !l.q && !l.zst && !l.col {
 				continue
 			}
 		}
-		sf, err := openSegment(fsys, dir, l)
-		if err != nil {
+		if err := checkColumnarSpec(dir, l.spec, opts.Codec); err != nil {
+			return v.rep, err
+		}
+		sf := newSegFile(dir, l.spec)
+		if err := v.r.openSegment(sf); err != nil {
 			return v.rep, err
 		}
 		err = v.segment(sf)
@@ -177,13 +191,17 @@ func (v *verifier) segment(sf *segFile) error {
 }
 
 // abandon gives up on the records of a segment after fatal damage, but
-// still checks the frames of a .q.zst the scan did not reach.
+// still checks the frames of a .q.zst (blocks of a .q.col) the scan did not
+// reach.
 func (v *verifier) abandon(sf *segFile) error {
 	v.seqKnown = false
-	if !sf.Compressed {
-		return nil
+	var err error
+	switch {
+	case sf.Compressed:
+		err = v.r.zs.checkRest()
+	case sf.Columnar:
+		err = v.r.cs.checkRest()
 	}
-	err := v.r.zs.checkRest()
 	if err == nil {
 		return nil
 	}

@@ -11,10 +11,10 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress/zstd"
 
-	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/decimal"
 	"github.com/chronicle-archive/chronicle/protocol"
 	"github.com/chronicle-archive/chronicle/segment"
+	"github.com/chronicle-archive/chronicle/stream"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -207,7 +207,7 @@ func (p *parquetWriter) close() error {
 // second pass over the stream. Should a stream from elsewhere break that
 // rule, the writer reports the first value it cannot store exactly.
 func parquetScales(fsys vfs.FS, dir string) (ps, ss uint8, err error) {
-	evs, err := archive.OpenEvents(vfs.OrDefault(fsys), dir)
+	evs, err := stream.OpenEvents(fsys, dir)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
-	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/decimal"
+	"github.com/chronicle-archive/chronicle/ingest"
 	"github.com/chronicle-archive/chronicle/protocol"
 )
 
@@ -152,10 +152,8 @@ func TestParquetRoundTrip(t *testing.T) {
 // parquetScales reads the last segment of a compressed, multi-segment
 // stream as well.
 func TestParquetCompressedSegments(t *testing.T) {
-	res, err := archive.Import(context.Background(), archive.ImportOptions{
-		Root: t.TempDir(), Input: sample2050,
-		VenueID: -1, MarketID: -1, PriceScale: -1, SizeScale: -1,
-		Compress: true, SegmentSize: 16 << 10,
+	res, err := ingest.Import(context.Background(), ingest.Options{
+		Root: t.TempDir(), Input: sample2050, Compress: true, SegmentSize: 16 << 10,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/ingest"
 )
 
 const (
@@ -24,13 +24,11 @@ const (
 )
 
 // importFile imports a Tardis incremental_book_L2 file into a new archive
-// and returns the stream directory. every is ImportOptions.CheckpointEvery.
+// and returns the stream directory. every is ingest.Options.CheckpointEvery.
 func importFile(t testing.TB, path string, every int) string {
 	t.Helper()
-	res, err := archive.Import(context.Background(), archive.ImportOptions{
-		Root: t.TempDir(), Input: path,
-		VenueID: -1, MarketID: -1, PriceScale: -1, SizeScale: -1,
-		CheckpointEvery: every,
+	res, err := ingest.Import(context.Background(), ingest.Options{
+		Root: t.TempDir(), Input: path, CheckpointEvery: every,
 	})
 	if err != nil {
 		t.Fatalf("import %s: %v", path, err)

@@ -135,3 +135,45 @@ func GroupedSymbol(s string) bool {
 	}
 	return false
 }
+
+// KnownDataTypes lists the data types Chronicle imports, for messages.
+func KnownDataTypes() string {
+	names := make([]string, 0, len(dataTypes)+1)
+	for _, dt := range dataTypes {
+		names = append(names, dt.Name)
+	}
+	return strings.Join(append(names, snapshotPrefix+"N"), ", ")
+}
+
+// GuessDataType names the data type a header that DetectDataType cannot
+// place was most likely meant to be: the one type with the most of its own
+// columns (beyond exchange, symbol, timestamp, local_timestamp) present, so
+// that its reader can say which column is missing. It reports false when
+// no type has any of its own columns or two types tie.
+func GuessDataType(header []string) (DataType, bool) {
+	have := make(map[string]bool, len(header))
+	for _, h := range header {
+		have[h] = true
+	}
+	var best DataType
+	bestN, ties := 0, 0
+	for _, dt := range dataTypes {
+		n := 0
+		for _, c := range dt.Columns()[4:] {
+			if have[c] {
+				n++
+			}
+		}
+		switch {
+		case n == 0 || n < bestN:
+		case n == bestN:
+			ties++
+		default:
+			best, bestN, ties = dt, n, 0
+		}
+	}
+	if bestN == 0 || ties > 0 {
+		return DataType{}, false
+	}
+	return best, true
+}

@@ -96,6 +96,9 @@ func runBook(ctx context.Context, e *env, args []string) error {
 			return usagef("--at: %v", err)
 		}
 	}
+	if err := needBookStream(pos[0]); err != nil {
+		return err
+	}
 	b, ts, err := replay.BookAt(pos[0], at, replay.Options{ExchangeTime: o.exchangeTime})
 	if err != nil {
 		return err

@@ -8,27 +8,37 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/decimal"
 	"github.com/chronicle-archive/chronicle/protocol"
+	"github.com/chronicle-archive/chronicle/record"
+	"github.com/chronicle-archive/chronicle/stream"
 )
 
 func init() {
 	register(&command{
 		name:    "dump",
-		summary: "print a stream's events as JSON lines",
+		summary: "print a stream's events or records as JSON lines",
 		usage:   "STREAM_DIR",
 		help: `
-Dump prints every BookEvent of a stream as one JSON object per line, with
-prices and amounts as exact decimal strings:
+Dump prints every BookEvent of a book stream as one JSON object per line,
+with prices and amounts as exact decimal strings:
 
 	{"seq":0,"type":"snapshot","ingest_ts_ns":...,"exchange_ts_ns":...,
 	 "venue_id":1,"market_id":3467451262,"price_scale":2,"size_scale":6,
 	 "bids":[["7541.38","0.085806"],...],"asks":[...]}
 
-Example:
+and every record of a stream of another data type as one JSON object per
+line: local_ts and exchange_ts in ns (exchange_ts null when the timestamp
+cell was empty), then the fields by their Tardis names, decimals as exact
+strings, absent values as null:
+
+	{"local_ts":1575158403820370000,"exchange_ts":1575158403572000000,
+	 "symbol":"BTCUSDT","id":"211646077","side":"sell","price":"7540.78","amount":"0.039741"}
+
+Examples:
 
 	chronicle dump archive/v1/binance/BTCUSDT/2019-12-01/book | head -3
+	chronicle dump archive/v1/binance/BTCUSDT/2019-12-01/trades | jq -r .price
 `,
 		run: runDump,
 	})
@@ -43,15 +53,44 @@ func runDump(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("dump needs one stream directory")
 	}
-	evs, err := archive.OpenEvents(nil, pos[0])
+	dir := pos[0]
+	isBook, err := isBookStream(dir)
 	if err != nil {
 		return err
 	}
-	defer evs.Close()
+	// next appends the next line to b; io.EOF at the end.
+	var next func(b []byte) ([]byte, error)
+	if isBook {
+		evs, err := stream.OpenEvents(nil, dir)
+		if err != nil {
+			return err
+		}
+		defer evs.Close()
+		next = func(b []byte) ([]byte, error) {
+			ev, err := evs.Next()
+			if err != nil {
+				return b, err
+			}
+			return appendEventJSON(b, ev), nil
+		}
+	} else {
+		rs, err := stream.OpenRecords(nil, dir)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		next = func(b []byte) ([]byte, error) {
+			rec, err := rs.Next()
+			if err != nil {
+				return b, err
+			}
+			return append(record.AppendJSON(b, rec), '\n'), nil
+		}
+	}
 	w := bufio.NewWriterSize(e.stdout, 1<<16)
 	var b []byte
 	for n := 0; ; n++ {
-		ev, err := evs.Next()
+		b, err = next(b[:0])
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -62,7 +101,6 @@ func runDump(ctx context.Context, e *env, args []string) error {
 		if n%1024 == 0 && ctx.Err() != nil {
 			return ctx.Err()
 		}
-		b = appendEventJSON(b[:0], ev)
 		if _, err := w.Write(b); err != nil {
 			return err
 		}

@@ -4,54 +4,89 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"strings"
 
-	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/book"
+	"github.com/chronicle-archive/chronicle/ingest"
+	"github.com/chronicle-archive/chronicle/tardis"
 )
 
 type importOpts struct {
-	input, root, venue, symbol, date, stream string
-	venueID, marketID                        int64
-	segmentSize                              int64
-	force, compress                          bool
-	priceScale, sizeScale                    int
-	checkpointEvery                          int
+	input                                  inputList
+	root, typ, venue, symbol, date, stream string
+	codec                                  string
+	venueID, marketID                      int64
+	segmentSize                            int64
+	force, compress                        bool
+	priceScale, sizeScale                  int
+	checkpointEvery                        int
+	batchOpts
 }
 
+// inputList is --input, which may be repeated: each is one more input.
+type inputList []string
+
+func (l *inputList) String() string     { return strings.Join(*l, " ") }
+func (l *inputList) Set(v string) error { *l = append(*l, v); return nil }
+
 func (o *importOpts) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.input, "input", "", "Tardis incremental_book_L2 `file` (.csv or .csv.gz); may also be given as an argument")
+	fs.Var(&o.input, "input", "Tardis CSV `file`, directory or glob (.csv or .csv.gz, - for standard input); may be repeated, or given as arguments")
 	fs.StringVar(&o.root, "archive-root", "", "archive root `dir` (default $CHRONICLE_ARCHIVE, else ./archive)")
+	fs.StringVar(&o.typ, "type", "", "Tardis data `type` (trades, incremental_book_L2, book_snapshot_25, ...; default: from the file name, else its columns)")
 	fs.StringVar(&o.venue, "venue", "", "Tardis exchange name (default: from the file name or its exchange column)")
 	fs.StringVar(&o.symbol, "symbol", "", "symbol (default: from the file name or its symbol column)")
 	fs.StringVar(&o.date, "date", "", "partition date YYYY-MM-DD (default: from the file name, a date= path component, or the first timestamp)")
-	fs.StringVar(&o.stream, "stream", "book", "stream `name` under the partition")
-	fs.Int64Var(&o.venueID, "venue-id", -1, "u16 venue id written in every event (default: the built-in table, see docs/PATH-CONTRACT.md)")
-	fs.Int64Var(&o.marketID, "market-id", -1, "u32 market id (default: the reference hash of the symbol, see docs/FORMAT.md)")
-	fs.Int64Var(&o.segmentSize, "segment-size", archive.DefaultSegmentSize, "roll to a new segment file past this many `bytes`")
+	fs.StringVar(&o.stream, "stream", "", "stream `name` under the partition (default: the data type's: book, trades, quotes, ...)")
+	// Numeric options default to 0 and are passed only when given (see
+	// runImport), so the help shows no misleading sentinel.
+	fs.Int64Var(&o.venueID, "venue-id", 0, "u16 venue `id` written in every record (default: the built-in table, see docs/PATH-CONTRACT.md)")
+	fs.Int64Var(&o.marketID, "market-id", 0, "u32 market `id` (default: the reference hash of the symbol, see docs/FORMAT.md)")
+	fs.Int64Var(&o.segmentSize, "segment-size", ingest.DefaultSegmentSize, "roll to a new segment file past this many `bytes`")
 	fs.BoolVar(&o.force, "force", false, "replace what the partition holds (another file, or a re-import of the same one)")
-	fs.BoolVar(&o.compress, "compress", false, "store segments as .q.zst with a block index (zstd, 1 MiB blocks)")
-	fs.IntVar(&o.priceScale, "price-scale", -1, "fix the price scale (decimals, 0..18); a price with more decimals is an error (default: automatic, never decreasing)")
-	fs.IntVar(&o.sizeScale, "size-scale", -1, "fix the size scale (decimals, 0..18), as --price-scale")
-	fs.IntVar(&o.checkpointEvery, "checkpoint-every", archive.DefaultCheckpointEvery, "write a book checkpoint every `N` events for fast seeking (0: none)")
+	fs.BoolVar(&o.compress, "compress", false, "store compressed segments, in the form --codec names")
+	fs.StringVar(&o.codec, "codec", "columnar", "with --compress: `columnar` (.q.col, docs/COLUMNAR.md) or zstd (the reference's .q.zst with a block index)")
+	fs.IntVar(&o.priceScale, "price-scale", 0, "incremental_book_L2: fix the price scale (`decimals`, 0..18); a price with more decimals is an error (default: automatic, never decreasing)")
+	fs.IntVar(&o.sizeScale, "size-scale", 0, "incremental_book_L2: fix the size scale (`decimals`, 0..18), as --price-scale")
+	fs.IntVar(&o.checkpointEvery, "checkpoint-every", book.DefaultEvery, "incremental_book_L2: write a book checkpoint every `N` events for fast seeking (0: none)")
+	o.batchOpts.register(fs)
 }
 
 func init() {
 	register(&command{
 		name:    "import",
-		summary: "import a Tardis incremental_book_L2 CSV into the archive",
-		usage:   "[flags] FILE",
+		summary: "import Tardis CSV files (any data type) into the archive",
+		usage:   "[flags] FILE|DIR|GLOB...",
 		help: `
-Import reads a Tardis incremental_book_L2 file (.csv or .csv.gz, any size:
-it streams with bounded memory) and publishes it as one sealed, checksummed
-stream under <archive-root>/v1/<venue>/<symbol>/<date>/<stream>/.
+Import reads a Tardis CSV file (.csv or .csv.gz, any size: it streams with
+bounded memory) and publishes it as one sealed, checksummed stream under
+<archive-root>/v1/<venue>/<symbol>/<date>/<stream>/.
 
-Rows that share a local_timestamp become one BookEvent (a Snapshot or a
-Diff); prices and amounts are stored as exact fixed-point integers.
+Data types, by Tardis's names; each is stored in the stream of its name,
+but incremental_book_L2's stream is "book":
+
+	incremental_book_L2   trades        quotes        book_ticker
+	derivative_ticker     liquidations  options_chain
+	book_snapshot_N       (any N: book_snapshot_5, book_snapshot_25, ...)
+
+The data type comes from --type, else the Tardis file name
+(<exchange>_<data_type>_<YYYY-MM-DD>_<symbol>.csv.gz), else the header's
+columns (which cannot tell trades from liquidations, nor quotes from
+book_ticker: then pass --type). A file of a type Chronicle does not know is
+refused. Values are stored as exact fixed-point integers; an empty cell
+stays absent (never 0); a value that cannot be stored exactly is an error
+naming file:line and the field.
+
+incremental_book_L2 rows that share a local_timestamp become one BookEvent
+(a Snapshot or a Diff), and book checkpoints are written for fast seeking.
+A grouped file (symbol OPTIONS, PERPETUALS, FUTURES or SPOT in its name, and
+every options_chain file) keeps each row's own symbol.
 
 The import is all or nothing: it is written to a staging directory and
 published with one atomic rename, so readers never see part of it, a failed
 or interrupted import leaves the archive as it was, and rerunning it
-completes it. The input is read once (a pipe or /dev/stdin works, with
---venue/--symbol/--date or the file's columns naming the partition).
+completes it. The input is read once: FILE - reads standard input, and then
+needs --type, and --venue and --symbol unless the file's columns give them
+(the date defaults to the first local_timestamp's).
 
 A symbol with characters Tardis replaces in file names (BTC/USD) is stored
 under its file-name spelling (BTC-USD); --symbol takes either. --date must
@@ -66,18 +101,38 @@ partition that holds data is refused without --force, which replaces it.
 
 When it imports, it prints one line:
 
-	imported rows=N groups=N segments=N min_ts_ns=N max_ts_ns=N
+	imported rows=N groups=N segments=N min_ts_ns=N max_ts_ns=N data_type=T
 
 On a terminal it shows progress on stderr (bytes, rows/s, ETA).
+
+Several inputs (arguments or repeated --input), a directory (walked
+recursively for .csv and .csv.gz), a quoted glob (expanded by chronicle, **
+for any number of directories), or any of --json, --shard, --fail-fast,
+--rehash make a batch (docs/BATCH.md): --jobs files at once, one line per
+finished file on stderr (a status line on a terminal), then a summary per
+data type on stdout (JSON with --json) listing every failure as
+file:line: field "value": reason. A failed file does not stop the others
+(--fail-fast does). Each file's venue, data type, date and symbol come from
+its Tardis name, else its exchange=/type=/date=/symbol= path, else its
+header; --venue, --symbol, --date and --type only fill in what names lack,
+and --stream needs files of one data type. A rerun skips, without reading
+it, every file whose name, size and mtime its ledger entry records
+(--rehash reads and compares hashes instead). Tardis's empty files (days
+without data) are recorded as "no data", not errors.
 
 Examples:
 
 	chronicle import testdata/binance-futures_incremental_book_L2_2024-05-01_BTCUSDT.csv.gz
+	chronicle import tardis/testdata/tardis_binance_BTCUSDT_trades_2019-12-01_rows_1_100.csv
+	chronicle import tardis/testdata/deribit_options_chain_2024-01-01_OPTIONS.issue3.csv
 	chronicle import --archive-root /data/archive --compress day.csv.gz
-	chronicle import --venue binance --symbol BTCUSDT --date 2019-12-01 rows.csv
+	chronicle import --type trades --venue binance --symbol BTCUSDT --date 2019-12-01 rows.csv
+	zcat day.csv.gz | chronicle import --type liquidations --date 2024-05-01 -
+	chronicle import ./datasets/
+	chronicle import --jobs 4 --json '/lake/**/type=trades' > summary.json
 
 Exit status: 0 imported, already imported or compressed, 1 bad input or I/O error
-(nothing published), 2 bad usage.
+(nothing published; in a batch: any file failed), 2 bad usage.
 `,
 		run: runImport,
 	})
@@ -92,58 +147,93 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	switch {
-	case len(pos) == 1 && o.input == "":
-		o.input = pos[0]
-	case len(pos) > 1 || (len(pos) == 1 && o.input != ""):
-		return usagef("import takes one input file")
-	case o.input == "":
-		return usagef("no input file: pass --input FILE")
+	inputs := append([]string(o.input), pos...)
+	if len(inputs) == 0 {
+		return usagef("no input: pass files, directories or globs, or - for standard input")
 	}
-	if o.priceScale > 18 || o.sizeScale > 18 || o.priceScale < -1 || o.sizeScale < -1 {
-		return usagef("--price-scale and --size-scale take 0..18")
-	}
-	if o.venueID < -1 || o.venueID > 0xFFFF {
-		return usagef("--venue-id %d: must be 0..65535", o.venueID)
-	}
-	if o.marketID < -1 || o.marketID > 0xFFFFFFFF {
-		return usagef("--market-id %d: must be 0..4294967295", o.marketID)
-	}
-	// Options left at their defaults are passed as "default", so that a
-	// re-import of the same file tells what was asked for from what was not.
+	// Only the options the user gave are passed: the zero values are the
+	// defaults, and a re-import compares only what was asked for with the
+	// options the stream was made with.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	segSize, every := int64(0), 0
-	if set["segment-size"] {
-		segSize = o.segmentSize
+	opts := ingest.Options{
+		Root: archiveRoot(e, o.root), Type: o.typ,
+		Venue: o.venue, Symbol: o.symbol, Date: o.date, Stream: o.stream,
+		Force: o.force, Compress: o.compress, Codec: o.codec,
 	}
-	if set["checkpoint-every"] {
-		every = o.checkpointEvery
-		if every <= 0 {
-			every = -1
+	if err := o.setNumeric(&opts, set); err != nil {
+		return err
+	}
+	if isBatch(inputs, set) {
+		return runBatch(ctx, e, &o, opts, set, inputs)
+	}
+	opts.Input = inputs[0]
+	if opts.Input == "-" {
+		// A pipe is read once: no file name to tell the type, and the
+		// header cannot be read ahead of the import.
+		if o.typ == "" {
+			return usagef("reading standard input: pass --type (the data type), and --venue, --symbol and --date unless the file's exchange, symbol and local_timestamp columns give them")
 		}
+		opts.Input = "/dev/stdin"
 	}
 	pr := newProgress(e, "importing")
-	res, err := archive.Import(ctx, archive.ImportOptions{
-		Root: archiveRoot(e, o.root), Input: o.input,
-		Venue: o.venue, Symbol: o.symbol, Date: o.date, Stream: o.stream,
-		VenueID: int(o.venueID), MarketID: o.marketID, SegmentSize: segSize,
-		Force: o.force, Compress: o.compress, PriceScale: o.priceScale, SizeScale: o.sizeScale,
-		CheckpointEvery: every, Progress: pr.update,
-	})
+	opts.Progress = pr.update
+	res, err := ingest.Import(ctx, opts)
 	pr.done()
 	if err != nil {
 		return err
 	}
 	switch {
 	case res.AlreadyImported:
-		fmt.Fprintf(e.stderr, "%s: already imported into %s (blake3 %.16s…); nothing changed (use --force to re-import)\n", o.input, res.Dir, res.FileHash)
+		fmt.Fprintf(e.stderr, "%s: already imported into %s (blake3 %.16s…); nothing changed (use --force to re-import)\n", inputs[0], res.Dir, res.FileHash)
 		return nil
 	case res.Compressed:
-		fmt.Fprintf(e.stdout, "compressed %s (it already held %s)\n", res.Dir, o.input)
+		fmt.Fprintf(e.stdout, "compressed %s (it already held %s)\n", res.Dir, inputs[0])
 		return nil
 	}
-	fmt.Fprintf(e.stdout, "imported rows=%d groups=%d segments=%d min_ts_ns=%d max_ts_ns=%d\n",
-		res.Rows, res.Groups, res.Segments, res.MinTS, res.MaxTS)
+	fmt.Fprintf(e.stdout, "imported rows=%d groups=%d segments=%d min_ts_ns=%d max_ts_ns=%d data_type=%s\n",
+		res.Rows, res.Groups, res.Segments, res.MinTS, res.MaxTS, res.DataType)
+	return nil
+}
+
+// setNumeric sets the numeric options the user gave.
+func (o *importOpts) setNumeric(opts *ingest.Options, set map[string]bool) error {
+	if set["venue-id"] {
+		if o.venueID < 0 || o.venueID > 0xFFFF {
+			return usagef("--venue-id %d: must be 0..65535", o.venueID)
+		}
+		id := uint16(o.venueID)
+		opts.VenueID = &id
+	}
+	if set["market-id"] {
+		if o.marketID < 0 || o.marketID > 0xFFFFFFFF {
+			return usagef("--market-id %d: must be 0..4294967295", o.marketID)
+		}
+		id := uint32(o.marketID)
+		opts.MarketID = &id
+	}
+	for _, sc := range []struct {
+		name string
+		v    int
+		dst  *tardis.Scale
+	}{{"price-scale", o.priceScale, &opts.PriceScale}, {"size-scale", o.sizeScale, &opts.SizeScale}} {
+		if !set[sc.name] {
+			continue
+		}
+		if sc.v < 0 || sc.v > 18 {
+			return usagef("--%s %d: must be 0..18", sc.name, sc.v)
+		}
+		*sc.dst = tardis.FixedScale(sc.v)
+	}
+	if set["segment-size"] {
+		opts.SegmentSize = o.segmentSize
+	}
+	if set["checkpoint-every"] {
+		if o.checkpointEvery > 0 {
+			opts.CheckpointEvery = o.checkpointEvery
+		} else {
+			opts.NoCheckpoints = true
+		}
+	}
 	return nil
 }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/book"
+	"github.com/chronicle-archive/chronicle/stream"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -46,7 +46,7 @@ record (run 'chronicle verify').
 type indexOpts struct{ every int }
 
 func (o *indexOpts) register(fs *flag.FlagSet) {
-	fs.IntVar(&o.every, "every", archive.DefaultCheckpointEvery, "write a checkpoint every `N` events (and at each segment start)")
+	fs.IntVar(&o.every, "every", book.DefaultEvery, "write a checkpoint every `N` events (and at each segment start)")
 }
 
 func runIndex(ctx context.Context, e *env, args []string) error {
@@ -64,11 +64,11 @@ func runIndex(ctx context.Context, e *env, args []string) error {
 		return usagef("--every %d: must be at least 1", o.every)
 	}
 	dir := filepath.Clean(pos[0])
-	if err := archive.Index(ctx, nil, dir, o.every); err != nil {
+	if err := stream.Index(ctx, nil, dir, o.every); err != nil {
 		return err
 	}
 	// Report what is now published (read back, so the line is the truth).
-	path := filepath.Join(dir, archive.CheckpointsName)
+	path := filepath.Join(dir, book.FileName)
 	f, err := vfs.Default.Open(path)
 	if err != nil {
 		return err

@@ -17,9 +17,10 @@ func init() {
 		usage:   "[--json] [ROOT]",
 		help: `
 Ls lists every stream at or below ROOT (default: the archive root): its
-partition, segments, events, time range (local timestamps, UTC) and bytes on
-disk. It reads meta.json and the directory listing, not the data; use
-'chronicle verify' to check the data itself.
+partition, Tardis data type (trades, incremental_book_L2, ...), segments,
+events, rows, time range (local timestamps, UTC) and bytes on disk. It
+reads meta.json and the directory listing, not the data; use 'chronicle
+verify' to check the data itself.
 
 Examples:
 
@@ -62,7 +63,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		for _, s := range streams {
 			obj := map[string]any{
 				"dir": s.Dir, "venue": s.Partition.Venue, "symbol": s.Partition.Symbol,
-				"date": s.Partition.Date, "stream": s.Partition.Stream, "segments": s.Segments,
+				"date": s.Partition.Date, "stream": s.Partition.Stream, "data_type": lsDataType(s), "segments": s.Segments,
 				"events": s.Events, "rows": s.Rows, "bytes": s.Bytes, "compressed": s.Compressed,
 			}
 			if s.HasRange {
@@ -79,7 +80,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tSEGMENTS\tEVENTS\tROWS\tFROM (UTC)\tTO (UTC)\tSIZE")
+	fmt.Fprintln(tw, "STREAM\tDATA TYPE\tSEGMENTS\tEVENTS\tROWS\tFROM (UTC)\tTO (UTC)\tSIZE")
 	for _, s := range streams {
 		from, to := "-", "-"
 		if s.HasRange {
@@ -89,9 +90,17 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		if s.Compressed {
 			seg += " zst"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\t%s\n", archive.Rel(root, s.Dir), seg, s.Events, s.Rows, from, to, byteSize(s.Bytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", archive.Rel(root, s.Dir), lsDataType(s), seg, s.Events, s.Rows, from, to, byteSize(s.Bytes))
 	}
 	return tw.Flush()
+}
+
+// lsDataType is the stream's data type, "?" when meta.json is unreadable.
+func lsDataType(s archive.StreamInfo) string {
+	if s.Meta == nil {
+		return "?"
+	}
+	return dataTypeName(s.Meta)
 }
 
 // fmtTime prints a timestamp; one an int64 cannot hold (a damaged or

@@ -78,6 +78,9 @@ func runReplay(ctx context.Context, e *env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("replay needs one stream directory")
 	}
+	if err := needBookStream(pos[0]); err != nil {
+		return err
+	}
 	start := time.Now()
 	s, err := replay.Open(pos[0], replay.Options{Strict: o.strict, NoCheckpoints: true})
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -116,10 +115,13 @@ func runSnapshots(ctx context.Context, e *env, args []string) error {
 	default:
 		return usagef("unknown --format %q (want csv or parquet)", o.format)
 	}
-	if so.Format == snapshots.Parquet && (o.out == "" || o.out == "-") {
-		if f, ok := e.stdout.(*os.File); ok && isTerminal(f) {
-			return usagef("Parquet is binary: give -o FILE or redirect standard output")
+	if so.Format == snapshots.Parquet {
+		if err := refuseBinaryToTerminal(e, o.out); err != nil {
+			return err
 		}
+	}
+	if err := needBookStream(pos[0]); err != nil {
+		return err
 	}
 	return writeOutput(e, o.out, func(w io.Writer) error {
 		_, err := snapshots.Write(ctx, pos[0], so, w)

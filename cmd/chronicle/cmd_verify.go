@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/stream"
 )
 
 func init() {
@@ -21,11 +22,12 @@ Verify checks the streams at or below PATH (default: the archive root):
     change to any byte is caught, even one no decoder would notice;
   - segment headers, ids and seal flags, record bounds, every CRC-32, zero
     padding and tails, and each .q.zst.idx against its zstd frames;
-  - every BookEvent's layout, a contiguous seq, timestamps and ids;
+  - every record's layout (BookEvents, trades, quotes, book snapshots and
+    every other data type), a contiguous seq, timestamps and ids;
   - meta.json's and the import ledger's counts against the data, its
     compressed flag against the segment files and its source_hash against
     the stream's ledger entry;
-  - book checkpoints against a replay.
+  - a book stream's checkpoints against a replay.
 
 It prints what it checked, and each kind of problem with its file and byte
 offset, how many there are, and where the first few are.
@@ -75,7 +77,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rep, err := archive.VerifyStream(nil, dir)
+		rep, err := stream.Verify(nil, dir)
 		if err != nil {
 			return err
 		}
@@ -94,7 +96,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 			}
 			json.NewEncoder(e.stdout).Encode(map[string]any{
 				"dir": dir, "ok": rep.OK(), "segments": rep.Segments, "events": rep.Events,
-				"levels": rep.Levels, "bytes": rep.Bytes, "checked": rep.Checked, "notes": rep.Notes,
+				"rows": rep.Rows, "bytes": rep.Bytes, "checked": rep.Checked, "notes": rep.Notes,
 				"problem_count": len(rep.Problems), "problems": probs,
 			})
 			continue

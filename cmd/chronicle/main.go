@@ -105,6 +105,9 @@ func run(ctx context.Context, e *env, args []string) int {
 	case errors.As(err, &ce) || segment.IsCorruption(err):
 		fmt.Fprintf(e.stderr, "chronicle %s: %v\n", name, err)
 		return exitCorrupt
+	case errors.Is(err, segment.ErrNoCodec):
+		fmt.Fprintf(e.stderr, "chronicle %s: %v (this command cannot read columnar segments: a bug, please report it; 'chronicle decompress' restores the .q files)\n", name, err)
+		return exitError
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(e.stderr, "chronicle %s: interrupted; nothing was published\n", name)
 		return exitError

@@ -8,16 +8,15 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/ingest"
 	"github.com/chronicle-archive/chronicle/snapshots"
 )
 
 // snapStream imports the 2050-row Tardis sample once per test.
 func snapStream(t *testing.T) string {
 	t.Helper()
-	res, err := archive.Import(context.Background(), archive.ImportOptions{
+	res, err := ingest.Import(context.Background(), ingest.Options{
 		Root: t.TempDir(), Input: "../../testdata/tardis_binance_BTCUSDT_incremental_book_L2_2019-12-01_rows_1_2050.csv",
-		VenueID: -1, MarketID: -1, PriceScale: -1, SizeScale: -1,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -91,7 +91,7 @@ func classify(ops []op) {
 			o.phase = "begin"
 		case o.kind == "link":
 			o.phase = "link"
-		case strings.Contains(o.path, ".q.zst") || (o.kind == "remove" && strings.HasSuffix(o.path, ".q")):
+		case strings.Contains(o.path, ".q.zst") || strings.Contains(o.path, ".q.col") || (o.kind == "remove" && strings.HasSuffix(o.path, ".q")):
 			o.phase = "compress"
 		case strings.Contains(o.path, "checkpoints"):
 			o.phase = "checkpoints"
@@ -737,7 +737,8 @@ func (sc *scenario) checkReaders(t *testing.T, root string, fail func(string, ..
 
 // partlyCompressed tells whether files is a stream that a killed compress
 // left between old and new: each segment there as its old .q or as its new
-// .q.zst with its .idx, every other file the old or the new one of its name.
+// .q.zst with its .idx or .q.col, every other file the old or the new one
+// of its name.
 func partlyCompressed(files, old, new map[string]string) bool {
 	for name, d := range files {
 		if name != archive.MetaName && d != old[name] && d != new[name] {
@@ -749,7 +750,8 @@ func partlyCompressed(files, old, new map[string]string) bool {
 			_, q := files[name]
 			_, zst := files[z+".q.zst"]
 			_, idx := files[z+".q.zst.idx"]
-			if q == zst || zst != idx {
+			_, col := files[z+".q.col"]
+			if zst != idx || q == (zst || col) || zst && col {
 				return false
 			}
 		} else if _, ok := files[name]; !ok {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/ingest"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -154,7 +154,7 @@ type faultCase struct {
 	existing bool // the partition already holds another file's stream
 }
 
-// TestImportFaults runs archive.Import with an I/O error (EROFS, ENOSPC)
+// TestImportFaults runs ingest.Import with an I/O error (EROFS, ENOSPC)
 // injected at operation i, for every i an uninterrupted import makes,
 // either once (vfs.ErrorFS) or from i on (a disk that stays full). After
 // each failure the error names the cause, nothing is published (the
@@ -186,16 +186,15 @@ func TestImportFaults(t *testing.T) {
 			if fc.compress {
 				segSize = 128 << 10 // fewer segments: compression triples their operations
 			}
-			opts := func(root string, fsys vfs.FS) archive.ImportOptions {
-				return archive.ImportOptions{FS: fsys, Root: root, Input: input, VenueID: -1, MarketID: -1,
-					PriceScale: -1, SizeScale: -1, SegmentSize: segSize, Force: fc.existing, Compress: fc.compress}
+			opts := func(root string, fsys vfs.FS) ingest.Options {
+				return ingest.Options{FS: fsys, Root: root, Input: input, SegmentSize: segSize, Force: fc.existing, Compress: fc.compress}
 			}
 			seed := filepath.Join(dir, "seed-"+fc.name)
 			os.MkdirAll(seed, 0o755)
 			if fc.existing {
 				o := opts(seed, nil)
 				o.Input, o.Compress = oldInput, false
-				if _, err := archive.Import(context.Background(), o); err != nil {
+				if _, err := ingest.Import(context.Background(), o); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -206,7 +205,7 @@ func TestImportFaults(t *testing.T) {
 			ref := filepath.Join(dir, "ref-"+fc.name)
 			copyTree(t, seed, ref)
 			count := vfs.NewErrorFS(vfs.Default, -1)
-			if _, err := archive.Import(context.Background(), opts(ref, count)); err != nil {
+			if _, err := ingest.Import(context.Background(), opts(ref, count)); err != nil {
 				t.Fatal(err)
 			}
 			ops := int(count.Ops())
@@ -225,7 +224,7 @@ func TestImportFaults(t *testing.T) {
 					efs.Err = fc.errno
 					fsys = efs
 				}
-				_, err := archive.Import(context.Background(), opts(root, fsys))
+				_, err := ingest.Import(context.Background(), opts(root, fsys))
 				got := streamFiles(t, filepath.Join(root, bigStream))
 				switch {
 				case err == nil:
@@ -257,7 +256,7 @@ func TestImportFaults(t *testing.T) {
 					}
 				}
 				// The fault goes away: the same import finishes the job.
-				if _, err := archive.Import(context.Background(), opts(root, nil)); err != nil {
+				if _, err := ingest.Import(context.Background(), opts(root, nil)); err != nil {
 					t.Errorf("op %d: import after the fault: %v", i, err)
 				} else {
 					if diff := diffTrees(want, streamFiles(t, filepath.Join(root, bigStream))); diff != "" {
@@ -335,6 +334,8 @@ func TestEnvironmentFaults(t *testing.T) {
 		}
 	})
 	t.Run("directory-input", func(t *testing.T) {
+		// A directory is walked for Tardis files (issue 9); an empty one
+		// is an error naming it, not a silent success.
 		os.Mkdir(input, 0o755)
 		check(t, chronicle(t, nil, imp...), "is a directory")
 		os.Remove(input)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/stream"
 )
 
 // Set up by TestMain.
@@ -477,7 +478,7 @@ func (w *hashWriter) sum() string                 { return hex.EncodeToString(w.
 // readAll reads every event of a stream in process, returning how many
 // there are.
 func readAll(dir string) (int64, error) {
-	evs, err := archive.OpenEvents(nil, dir)
+	evs, err := stream.OpenEvents(nil, dir)
 	if err != nil {
 		return 0, err
 	}

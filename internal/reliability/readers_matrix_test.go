@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/book"
 	"github.com/chronicle-archive/chronicle/segment"
 )
 
@@ -66,6 +67,7 @@ type matrixStream struct {
 	root      string
 	dir       string
 	zst       bool
+	col       bool // .q.col segments (columnar)
 	segs      int
 	foreign   string // the same partition's stream of another file, same form
 	plainSeed string // the undamaged plain stream
@@ -74,6 +76,9 @@ type matrixStream struct {
 func (s *matrixStream) seg(i int) string {
 	if s.zst {
 		return segment.CompressedName(uint32(i))
+	}
+	if s.col {
+		return segment.ColumnarName(uint32(i))
 	}
 	return segment.Name(uint32(i))
 }
@@ -178,6 +183,16 @@ func (s *matrixStream) cutAtRecord(i int, fix bool) {
 		s.remove(segment.CompressedName(uint32(i)))
 		s.remove(segment.IndexName(uint32(i)))
 		s.write(name, b[:boundary(b, 5)])
+		mustRun(s.t, nil, "compress", "--codec", "zstd", s.dir)
+		return
+	}
+	if s.col {
+		b, err := os.ReadFile(filepath.Join(s.plainSeed, name))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		s.remove(segment.ColumnarName(uint32(i)))
+		s.write(name, b[:boundary(b, 5)])
 		mustRun(s.t, nil, "compress", s.dir)
 		return
 	}
@@ -225,7 +240,7 @@ var matrixCases = []matrixCase{
 	}, want: fails, names: segNamed(4)},
 	{name: "last segment truncated at a record boundary", do: func(s *matrixStream) { s.cutAtRecord(s.segs-1, false) },
 		want: fails, names: func(s *matrixStream) string {
-			if s.zst {
+			if s.zst || s.col {
 				return archive.MetaName // recompressed: only the count tells
 			}
 			return s.seg(s.segs - 1)
@@ -234,7 +249,7 @@ var matrixCases = []matrixCase{
 		want: fails, names: named(archive.MetaName)},
 	{name: "middle segment truncated at a record boundary", do: func(s *matrixStream) { s.cutAtRecord(3, false) },
 		want: fails, names: func(s *matrixStream) string {
-			if s.zst {
+			if s.zst || s.col {
 				return s.seg(4) // recompressed: the seq gap at the next one tells
 			}
 			return s.seg(3)
@@ -353,20 +368,20 @@ var matrixCases = []matrixCase{
 		writeFile(s.t, p, []byte(strings.Replace(string(b), `"rows": `, `"rows": 1`, 1)))
 	}, want: same},
 	{name: "ledger entry deleted", do: func(s *matrixStream) { os.Remove(s.ledger()) }, want: same},
-	{name: "checkpoints from another stream", do: func(s *matrixStream) { s.copyForeign(archive.CheckpointsName, archive.CheckpointsName) },
-		want: ckptFails, names: named(archive.CheckpointsName)},
+	{name: "checkpoints from another stream", do: func(s *matrixStream) { s.copyForeign(book.FileName, book.FileName) },
+		want: ckptFails, names: named(book.FileName)},
 	{name: "checkpoints from another stream, size fixed", do: func(s *matrixStream) {
-		s.copyForeign(archive.CheckpointsName, archive.CheckpointsName)
+		s.copyForeign(book.FileName, book.FileName)
 		s.fixSizes()
-	}, want: ckptFails, names: named(archive.CheckpointsName)},
+	}, want: ckptFails, names: named(book.FileName)},
 	{name: "checkpoints byte flipped", do: func(s *matrixStream) {
-		b := s.read(archive.CheckpointsName)
+		b := s.read(book.FileName)
 		b[len(b)/2] ^= 1
-		s.write(archive.CheckpointsName, b)
-	}, want: ckptFails, names: named(archive.CheckpointsName)},
-	{name: "checkpoints deleted", do: func(s *matrixStream) { s.remove(archive.CheckpointsName) }, want: same},
-	{name: "checkpoints not in meta.json", do: func(s *matrixStream) { s.dropFromMeta(archive.CheckpointsName) },
-		want: ckptFails, names: named(archive.CheckpointsName)},
+		s.write(book.FileName, b)
+	}, want: ckptFails, names: named(book.FileName)},
+	{name: "checkpoints deleted", do: func(s *matrixStream) { s.remove(book.FileName) }, want: same},
+	{name: "checkpoints not in meta.json", do: func(s *matrixStream) { s.dropFromMeta(book.FileName) },
+		want: ckptFails, names: named(book.FileName)},
 	{name: "index from another stream", only: "zst", do: func(s *matrixStream) { s.copyForeign(segment.IndexName(2), segment.IndexName(2)) },
 		want: fails, names: named(segment.IndexName(2))},
 	{name: "index from another stream, size fixed", only: "zst", do: func(s *matrixStream) {
@@ -394,9 +409,12 @@ func TestReadersMatrix(t *testing.T) {
 	foreignCSV := filepath.Join(base, "binance-futures_incremental_book_L2_2024-05-01_BTCUSDT.csv")
 	writeFile(t, foreignCSV, csvFile(goodRows(20000)))
 	seeds := map[string]string{}
-	for _, form := range []string{"plain", "zst"} {
+	for _, form := range []string{"plain", "zst", "col"} {
 		extra := []string{}
-		if form == "zst" {
+		switch form {
+		case "zst":
+			extra = []string{"--compress", "--codec", "zstd"}
+		case "col":
 			extra = []string{"--compress"}
 		}
 		for _, which := range []string{"seed", "foreign"} {
@@ -410,7 +428,7 @@ func TestReadersMatrix(t *testing.T) {
 		}
 	}
 	runs, cases := 0, 0
-	for _, form := range []string{"plain", "zst"} {
+	for _, form := range []string{"plain", "zst", "col"} {
 		seed := seeds["seed-"+form]
 		m, err := archive.ReadMeta(nil, filepath.Join(seed, bigStream))
 		if err != nil {
@@ -432,7 +450,7 @@ func TestReadersMatrix(t *testing.T) {
 			t.Run(form+"/"+c.name, func(t *testing.T) {
 				root := filepath.Join(t.TempDir(), "root")
 				copyTree(t, seed, root)
-				s := &matrixStream{t: t, root: root, dir: filepath.Join(root, bigStream), zst: form == "zst",
+				s := &matrixStream{t: t, root: root, dir: filepath.Join(root, bigStream), zst: form == "zst", col: form == "col",
 					segs: m.Segments, foreign: filepath.Join(seeds["foreign-"+form], bigStream),
 					plainSeed: filepath.Join(seeds["seed-plain"], bigStream)}
 				c.do(s)

@@ -1,0 +1,753 @@
+package columnar
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/chronicle-archive/chronicle/protocol"
+	"github.com/chronicle-archive/chronicle/record"
+)
+
+// Columns every records block has, in this order.
+const (
+	cMode   = iota // bytes: per record, 0 = predicted, 1 = verbatim
+	cVLen          // uint: length of each verbatim record
+	cVBytes        // bytes: the verbatim records, concatenated
+	cTS            // delta: timestamp_ns of each predicted record
+	nCommon
+)
+
+// BookEvent columns, after the common ones.
+const (
+	cBookType   = nCommon + iota // bytes: event_type
+	cBookExch                    // delta: exchange_ts_ns
+	cBookScales                  // bytes: price_scale, size_scale
+	cBookCounts                  // uint: bid_count, ask_count
+	cBookPrices                  // int: price differences (pushLevels)
+	cBookSizes                   // uint: sizes
+)
+
+// Extension record columns, after the common ones; then the fields'.
+const (
+	cExtFlags  = nCommon + iota // bytes: RecordHeader flags (low byte)
+	cExtExch                    // delta: exchange_ts_ns, when present
+	cExtBitmap                  // bytes: presence bitmap
+	cExtScales                  // bytes: scale bytes
+)
+
+// layout is the column list of a block whose predicted records are of one
+// type: each column's kind, and where each field's columns start.
+type layout struct {
+	typ      *record.Type
+	kinds    []uint8
+	fieldCol []int // extension types: first column of each field
+}
+
+var layouts = map[uint16]*layout{}
+
+func init() {
+	for _, t := range record.All() {
+		l := &layout{typ: t, kinds: append([]uint8(nil), noLayout.kinds...)}
+		if t.Reference {
+			l.kinds = append(l.kinds, kBytes, kDelta, kBytes, kUint, kInt, kUint)
+			layouts[t.ID] = l
+			continue
+		}
+		l.kinds = append(l.kinds, kBytes, kDelta, kBytes, kBytes)
+		for _, f := range t.Fields {
+			l.fieldCol = append(l.fieldCol, len(l.kinds))
+			switch f.Kind {
+			case record.Time, record.Decimal:
+				l.kinds = append(l.kinds, kKeyed)
+			case record.Side, record.OptionType:
+				l.kinds = append(l.kinds, kBytes)
+			case record.String: // dictionary refs, lengths, bytes
+				l.kinds = append(l.kinds, kUint, kUint, kBytes)
+			case record.Levels: // counts, prices, amounts
+				l.kinds = append(l.kinds, kUint, kInt, kUint)
+			default:
+				panic("columnar: field kind without columns: " + f.Name)
+			}
+		}
+		layouts[t.ID] = l
+	}
+}
+
+// noLayout: a block whose records are all verbatim.
+var noLayout = &layout{kinds: []uint8{cMode: kBytes, cVLen: kUint, cVBytes: kBytes, cTS: kDelta}}
+
+// state is what predictions and deltas depend on, reset at each block.
+type state struct {
+	seq      uint64   // seq of the previous record
+	bid, ask uint64   // first price of the previous BookEvent's sides
+	last     []uint64 // per Levels field: the previous record's first price
+	// Extension records: the key of a record is the block dictionary id of
+	// its first field, the symbol (one key in a one-symbol stream; one per
+	// instrument in an options chain). byKey holds each key's last Time and
+	// Decimal values, nf per key.
+	nf, key, prevKey int
+	byKey            []uint64
+}
+
+func (s *state) reset(firstSeq uint64, nf int) {
+	*s = state{seq: firstSeq - 1, last: s.last[:0], nf: nf, byKey: s.byKey[:0]}
+	for range nf {
+		s.last = append(s.last, 0)
+		s.byKey = append(s.byKey, 0) // key 0
+	}
+}
+
+// setKey makes id the current record's key. Ids are given in order, so id
+// is at most the number of keys; a new key starts from the values of the
+// previous record's key.
+func (s *state) setKey(id int) {
+	s.prevKey, s.key = s.key, id
+	if len(s.byKey) < (id+1)*s.nf {
+		from := s.prevKey * s.nf
+		s.byKey = append(s.byKey, s.byKey[from:from+s.nf]...)
+	}
+}
+
+// keyed returns the last value of field i for the current key.
+func (s *state) keyed(i int) *uint64 { return &s.byKey[s.key*s.nf+i] }
+
+// A String field's refs column: a literal (in the lengths and bytes
+// columns) that is or is not added to the block's dictionary of the field,
+// or refID + the id of a dictionary value.
+const (
+	refLiteral = 0
+	refAdd     = 1
+	refID      = 2
+)
+
+// bookCtx: the BookEvent fields constant within a block.
+type bookCtx struct {
+	venue  uint16
+	market uint32
+	stream uint32
+}
+
+const bookCtxSize = 10
+
+var zeros [SegHeaderSize]byte
+
+// frame completes the record whose payload was appended to dst after a
+// 64-byte gap at start: the message header, then zero padding to 64.
+func frame(dst []byte, start int, seq, ts uint64, typ uint16) []byte {
+	p := dst[start+SegHeaderSize:]
+	h := dst[start : start+SegHeaderSize]
+	clear(h)
+	le.PutUint32(h[0:], uint32(len(p))+1)
+	le.PutUint64(h[8:], seq)
+	le.PutUint64(h[16:], ts)
+	le.PutUint16(h[24:], typ)
+	le.PutUint32(h[28:], crc32.ChecksumIEEE(p))
+	return append(dst, zeros[:(SegHeaderSize-len(p)%SegHeaderSize)%SegHeaderSize]...)
+}
+
+// bookRecord appends the record an import writes for event e with seq.
+func bookRecord(dst []byte, seq uint64, e *protocol.Event) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, zeros[:]...)
+	dst, err := protocol.AppendEvent(dst, e)
+	if err != nil {
+		return dst[:start], err
+	}
+	return frame(dst, start, seq, e.IngestTS, protocol.TypeBookEvent), nil
+}
+
+// extRecord appends the record an import writes for r with seq.
+func extRecord(dst []byte, seq uint64, r *record.Record) ([]byte, error) {
+	start := len(dst)
+	dst = append(dst, zeros[:]...)
+	dst, err := record.Append(dst, r)
+	if err != nil {
+		return dst[:start], err
+	}
+	return frame(dst, start, seq, r.LocalTS, r.Type.ID), nil
+}
+
+// predictBook sets what an import derives from seq and the block.
+func predictBook(e *protocol.Event, seq uint64, c bookCtx) {
+	e.BookMode, e.Flags = protocol.ModeL2, 0
+	e.VenueID, e.MarketID, e.StreamID = c.venue, c.market, c.stream
+	e.Seq, e.NativeSeq = seq, seq
+	e.DiffFlags, e.UpdateIDFirst, e.UpdateIDLast, e.UpdateIDPrev = 0, 0, 0, 0
+	if e.Type == protocol.Diff {
+		e.DiffFlags = protocol.FlagAbsolute
+		e.UpdateIDFirst, e.UpdateIDLast, e.UpdateIDPrev = seq, seq, max(seq, 1)-1
+	}
+}
+
+type encoder struct {
+	recs    []int
+	cols    []col
+	st      state
+	ev      protocol.Event
+	rec     record.Record
+	scratch []byte
+	colBufs scratch
+	dicts   []map[uint64]int // per String field: FNV-1a of a value -> its id in the block
+	spans   [][]span         // per String field: each id's bytes in the field's bytes column
+}
+
+type span struct{ off, n int }
+
+// fnv1a is FNV-1a (64 bits): dictionary ids depend on the bytes only.
+func fnv1a(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return h
+}
+
+func (e *encoder) rawBlock(dst, b []byte) []byte {
+	dst = append(dst, kindRaw)
+	c := col{b: b}
+	return appendCol(dst, &c, &e.colBufs)
+}
+
+// chooseType picks the block's predicted type: that of the first record
+// that decodes as a known type. Others are stored verbatim.
+func (e *encoder) chooseType(q []byte, recs []int, base int) (*layout, bookCtx) {
+	for _, off := range recs {
+		r := q[off-base:]
+		plen := int(le.Uint32(r)) - 1
+		p := r[SegHeaderSize : SegHeaderSize+plen]
+		typ := le.Uint16(r[24:])
+		l, ok := layouts[typ]
+		if !ok {
+			continue
+		}
+		if l.typ.Reference {
+			if protocol.DecodeEvent(p, &e.ev) == nil {
+				return l, bookCtx{e.ev.VenueID, e.ev.MarketID, e.ev.StreamID}
+			}
+		} else if record.Decode(l.typ, p, &e.rec) == nil {
+			return l, bookCtx{}
+		}
+	}
+	return noLayout, bookCtx{}
+}
+
+// recordsBlock appends the records block of q (the .q bytes from offset
+// base), whose records start at the .q offsets recs.
+func (e *encoder) recordsBlock(dst, q []byte, recs []int, base int) ([]byte, BlockInfo) {
+	l, ctx := e.chooseType(q, recs, base)
+	for len(e.cols) < len(l.kinds) {
+		e.cols = append(e.cols, col{})
+	}
+	cols := e.cols[:len(l.kinds)]
+	for i := range cols {
+		cols[i] = col{kind: l.kinds[i], u: cols[i].u[:0], u2: cols[i].u2[:0], b: cols[i].b[:0]}
+	}
+	first := q[recs[0]-base:]
+	info := BlockInfo{QOffset: int64(base), QLen: len(q), FirstSeq: le.Uint64(first[8:]),
+		FirstTS: le.Uint64(first[16:]), Records: len(recs)}
+	nf := 0
+	if l.typ != nil {
+		nf = len(l.typ.Fields)
+	}
+	e.st.reset(info.FirstSeq, nf)
+	for len(e.dicts) < nf {
+		e.dicts = append(e.dicts, map[uint64]int{})
+		e.spans = append(e.spans, nil)
+	}
+	for i := range e.dicts {
+		clear(e.dicts[i])
+		e.spans[i] = e.spans[i][:0]
+	}
+	for i, off := range recs {
+		end := len(q)
+		if i+1 < len(recs) {
+			end = recs[i+1] - base
+		}
+		r := q[off-base : end]
+		seq, ts := le.Uint64(r[8:]), le.Uint64(r[16:])
+		info.LastTS = ts
+		if !e.predicted(l, ctx, r, cols) {
+			cols[cMode].b = append(cols[cMode].b, 1)
+			cols[cVLen].u = append(cols[cVLen].u, uint64(len(r)))
+			cols[cVBytes].b = append(cols[cVBytes].b, r...)
+		}
+		e.st.seq = seq
+	}
+	dst = append(dst, kindRecords)
+	var tid uint16
+	if l.typ != nil {
+		tid = l.typ.ID
+	}
+	dst = le.AppendUint16(dst, tid)
+	dst = binary.AppendUvarint(dst, uint64(len(recs)))
+	if l.typ != nil && l.typ.Reference {
+		dst = le.AppendUint16(dst, ctx.venue)
+		dst = le.AppendUint32(dst, ctx.market)
+		dst = le.AppendUint32(dst, ctx.stream)
+	}
+	for i := range cols {
+		dst = appendCol(dst, &cols[i], &e.colBufs)
+	}
+	return dst, info
+}
+
+// predicted appends record r to the columns when its bytes are exactly
+// what the decoder rebuilds from them, and reports whether it did.
+func (e *encoder) predicted(l *layout, ctx bookCtx, r []byte, cols []col) bool {
+	if l.typ == nil || le.Uint16(r[24:]) != l.typ.ID {
+		return false
+	}
+	seq := e.st.seq + 1
+	plen := int(le.Uint32(r)) - 1
+	p := r[SegHeaderSize : SegHeaderSize+plen]
+	var err error
+	if l.typ.Reference {
+		ev := &e.ev
+		if protocol.DecodeEvent(p, ev) != nil || (ev.Type != protocol.Snapshot && ev.Type != protocol.Diff) {
+			return false
+		}
+		predictBook(ev, seq, ctx)
+		e.scratch, err = bookRecord(e.scratch[:0], seq, ev)
+		if err != nil || !bytes.Equal(e.scratch, r) {
+			return false
+		}
+		e.pushBook(cols)
+	} else {
+		if record.Decode(l.typ, p, &e.rec) != nil {
+			return false
+		}
+		e.scratch, err = extRecord(e.scratch[:0], seq, &e.rec)
+		if err != nil || !bytes.Equal(e.scratch, r) {
+			return false
+		}
+		e.pushExt(l, cols)
+	}
+	cols[cMode].b = append(cols[cMode].b, 0)
+	return true
+}
+
+// pushLevels appends a side's prices (the first against *prev, then each
+// against the one before) and sizes.
+func pushLevels(prices, sizes *[]uint64, levels []protocol.Level, prev *uint64) {
+	if len(levels) == 0 {
+		return
+	}
+	p := *prev
+	*prev = levels[0].Price
+	for _, lv := range levels {
+		*prices = append(*prices, lv.Price-p)
+		*sizes = append(*sizes, lv.Size)
+		p = lv.Price
+	}
+}
+
+func (e *encoder) pushBook(cols []col) {
+	ev := &e.ev
+	cols[cTS].u = append(cols[cTS].u, ev.IngestTS)
+	cols[cBookType].b = append(cols[cBookType].b, byte(ev.Type))
+	cols[cBookExch].u = append(cols[cBookExch].u, ev.ExchangeTS)
+	cols[cBookScales].b = append(cols[cBookScales].b, ev.PriceScale, ev.SizeScale)
+	cols[cBookCounts].u = append(cols[cBookCounts].u, uint64(len(ev.Bids)), uint64(len(ev.Asks)))
+	pushLevels(&cols[cBookPrices].u, &cols[cBookSizes].u, ev.Bids, &e.st.bid)
+	pushLevels(&cols[cBookPrices].u, &cols[cBookSizes].u, ev.Asks, &e.st.ask)
+}
+
+func (e *encoder) spanBytes(b []byte, field, id int) []byte {
+	s := e.spans[field][id]
+	return b[s.off : s.off+s.n]
+}
+
+func (e *encoder) pushExt(l *layout, cols []col) {
+	r := &e.rec
+	cols[cTS].u = append(cols[cTS].u, r.LocalTS)
+	var flags byte
+	if r.HasExchangeTS {
+		flags = 1
+		cols[cExtExch].u = append(cols[cExtExch].u, r.ExchangeTS)
+	}
+	cols[cExtFlags].b = append(cols[cExtFlags].b, flags)
+	bm := len(cols[cExtBitmap].b)
+	for range (len(r.Fields) + 7) / 8 {
+		cols[cExtBitmap].b = append(cols[cExtBitmap].b, 0)
+	}
+	for i, f := range l.typ.Fields {
+		v := &r.Fields[i]
+		if r.Present[i] {
+			cols[cExtBitmap].b[bm+i/8] |= 1 << (i % 8)
+		}
+		switch f.Kind {
+		case record.Decimal:
+			cols[cExtScales].b = append(cols[cExtScales].b, v.Scale)
+		case record.Levels:
+			cols[cExtScales].b = append(cols[cExtScales].b, v.Scale, v.Scale2)
+		}
+		if !r.Present[i] {
+			continue
+		}
+		c := l.fieldCol[i]
+		last := &e.st.last[i]
+		switch f.Kind {
+		case record.Time, record.Decimal:
+			x := v.U
+			if f.Kind == record.Decimal {
+				x = uint64(v.I)
+			}
+			k := e.st.keyed(i)
+			cols[c].u = append(cols[c].u, x)
+			cols[c].u2 = append(cols[c].u2, x-*k)
+			*k = x
+		case record.Side, record.OptionType:
+			cols[c].b = append(cols[c].b, byte(v.U))
+		case record.String:
+			h := fnv1a(v.B)
+			id, ok := e.dicts[i][h]
+			switch {
+			case ok && bytes.Equal(v.B, e.spanBytes(cols[c+2].b, i, id)):
+				cols[c].u = append(cols[c].u, refID+uint64(id))
+			case ok: // a hash collision: keep the first value
+				id = 0
+				cols[c].u = append(cols[c].u, refLiteral)
+			default:
+				id = len(e.spans[i])
+				e.dicts[i][h] = id
+				e.spans[i] = append(e.spans[i], span{len(cols[c+2].b), len(v.B)})
+				cols[c].u = append(cols[c].u, refAdd)
+			}
+			if cols[c].u[len(cols[c].u)-1] < refID {
+				cols[c+1].u = append(cols[c+1].u, uint64(len(v.B)))
+				cols[c+2].b = append(cols[c+2].b, v.B...)
+			}
+			if i == 0 {
+				e.st.setKey(id)
+			}
+		case record.Levels:
+			cols[c].u = append(cols[c].u, uint64(len(v.L)))
+			pushLevels(&cols[c+1].u, &cols[c+2].u, v.L, last)
+		}
+	}
+}
+
+// decoder rebuilds blocks; its buffers are reused from block to block.
+type decoder struct {
+	raw   []byte
+	vals  []uint64
+	dicts [][][]byte // per String field: the block's values by id
+	cols  []rcol
+	st    state
+	ev    protocol.Event
+	rec   record.Record
+}
+
+var errBlock = errors.New("malformed block")
+
+func (d *decoder) block(dst, src []byte, b *BlockInfo) ([]byte, error) {
+	if len(src) < 1 {
+		return dst, errBlock
+	}
+	base := len(dst)
+	if cap(dst)-base < b.QLen {
+		nd := make([]byte, base, base+b.QLen)
+		copy(nd, dst)
+		dst = nd
+	}
+	d.raw, d.vals = d.raw[:0], d.vals[:0]
+	kind := src[0]
+	src = src[1:]
+	var out []byte
+	var err error
+	switch kind {
+	case kindRaw:
+		if b.Records != 0 {
+			return dst, fmt.Errorf("%w: raw block with %d records in the index", errBlock, b.Records)
+		}
+		var c rcol
+		if src, err = readCol(src, &d.raw, &d.vals, &c, kBytes); err != nil {
+			return dst, err
+		}
+		out = append(dst, c.b...)
+	case kindRecords:
+		out, src, err = d.records(dst, src, b)
+		if err != nil {
+			return dst, err
+		}
+	default:
+		return dst, fmt.Errorf("%w: kind %d", errBlock, kind)
+	}
+	if len(src) != 0 {
+		return dst, fmt.Errorf("%w: %d bytes after the last column", errBlock, len(src))
+	}
+	if len(out)-base != b.QLen {
+		return dst, fmt.Errorf("%w: restores %d bytes, index says %d", errBlock, len(out)-base, b.QLen)
+	}
+	return out, nil
+}
+
+func (d *decoder) records(dst, src []byte, b *BlockInfo) (out, rest []byte, err error) {
+	if len(src) < 2 {
+		return dst, nil, errBlock
+	}
+	tid := le.Uint16(src)
+	src = src[2:]
+	nrec, n := binary.Uvarint(src)
+	if n <= 0 || nrec != uint64(b.Records) || nrec == 0 {
+		return dst, nil, fmt.Errorf("%w: record count", errBlock)
+	}
+	src = src[n:]
+	l := noLayout
+	if tid != 0 {
+		var ok bool
+		if l, ok = layouts[tid]; !ok {
+			return dst, nil, fmt.Errorf("%w: unknown type id %#04x", errBlock, tid)
+		}
+	}
+	var ctx bookCtx
+	if l.typ != nil && l.typ.Reference {
+		if len(src) < bookCtxSize {
+			return dst, nil, errBlock
+		}
+		ctx = bookCtx{le.Uint16(src), le.Uint32(src[2:]), le.Uint32(src[6:])}
+		src = src[bookCtxSize:]
+	}
+	for len(d.cols) < len(l.kinds) {
+		d.cols = append(d.cols, rcol{})
+	}
+	cols := d.cols[:len(l.kinds)]
+	for i := range cols {
+		if src, err = readCol(src, &d.raw, &d.vals, &cols[i], l.kinds[i]); err != nil {
+			return dst, nil, fmt.Errorf("column %d: %w", i, err)
+		}
+	}
+	nf := 0
+	if l.typ != nil {
+		nf = len(l.typ.Fields)
+	}
+	d.st.reset(b.FirstSeq, nf)
+	for len(d.dicts) < nf {
+		d.dicts = append(d.dicts, nil)
+	}
+	for i := range d.dicts {
+		d.dicts[i] = d.dicts[i][:0]
+	}
+	limit := len(dst) + b.QLen
+	for i := range int(nrec) {
+		mode, ok := cols[cMode].bytes(1)
+		if !ok {
+			return dst, nil, fmt.Errorf("%w: record %d: mode column short", errBlock, i)
+		}
+		start := len(dst)
+		switch mode[0] {
+		case 1:
+			vl, ok := cols[cVLen].next()
+			if !ok || vl < SegHeaderSize || vl > uint64(limit-start) {
+				return dst, nil, fmt.Errorf("%w: record %d: verbatim length", errBlock, i)
+			}
+			v, ok := cols[cVBytes].bytes(int(vl))
+			if !ok {
+				return dst, nil, fmt.Errorf("%w: record %d: verbatim bytes short", errBlock, i)
+			}
+			dst = append(dst, v...)
+			d.st.seq = le.Uint64(v[8:])
+		case 0:
+			if l.typ == nil {
+				return dst, nil, fmt.Errorf("%w: record %d: predicted record in an untyped block", errBlock, i)
+			}
+			seq := d.st.seq + 1
+			if l.typ.Reference {
+				dst, err = d.book(dst, cols, seq, ctx, limit-start)
+			} else {
+				dst, err = d.ext(dst, cols, l, seq, limit-start)
+			}
+			if err != nil {
+				return dst, nil, fmt.Errorf("%w: record %d: %v", errBlock, i, err)
+			}
+			d.st.seq = seq
+		default:
+			return dst, nil, fmt.Errorf("%w: record %d: mode %d", errBlock, i, mode[0])
+		}
+		if len(dst) > limit {
+			return dst, nil, fmt.Errorf("%w: record %d ends past the block's %d bytes", errBlock, i, b.QLen)
+		}
+	}
+	for i := range cols {
+		if !cols[i].done() {
+			return dst, nil, fmt.Errorf("%w: column %d not used up", errBlock, i)
+		}
+	}
+	return dst, src, nil
+}
+
+var errShort = errors.New("column short")
+
+func (d *decoder) nextTS(cols []rcol) (uint64, error) {
+	ts, ok := cols[cTS].next()
+	if !ok {
+		return 0, errShort
+	}
+	return ts, nil
+}
+
+// readLevels reads n levels of a side into dst, at most room bytes' worth.
+func readLevels(dst []protocol.Level, prices, sizes *rcol, n uint64, prev *uint64) ([]protocol.Level, error) {
+	dst = dst[:0]
+	if n > uint64(len(prices.v)-prices.pos) {
+		return dst, errShort
+	}
+	p := *prev
+	for j := range n {
+		z, _ := prices.next()
+		s, ok := sizes.next()
+		if !ok {
+			return dst, errShort
+		}
+		p += z
+		if j == 0 {
+			*prev = p
+		}
+		dst = append(dst, protocol.Level{Price: p, Size: s})
+	}
+	return dst, nil
+}
+
+func (d *decoder) book(dst []byte, cols []rcol, seq uint64, ctx bookCtx, room int) ([]byte, error) {
+	ev := &d.ev
+	ts, err := d.nextTS(cols)
+	if err != nil {
+		return dst, err
+	}
+	typ, ok1 := cols[cBookType].bytes(1)
+	exch, ok2 := cols[cBookExch].next()
+	sc, ok3 := cols[cBookScales].bytes(2)
+	nb, ok4 := cols[cBookCounts].next()
+	na, ok5 := cols[cBookCounts].next()
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 {
+		return dst, errShort
+	}
+	if (nb+na)*protocol.LevelSize > uint64(room) {
+		return dst, fmt.Errorf("%d levels do not fit in the block", nb+na)
+	}
+	ev.Type = protocol.EventType(typ[0])
+	ev.IngestTS, ev.ExchangeTS = ts, exch
+	ev.PriceScale, ev.SizeScale = sc[0], sc[1]
+	if ev.Bids, err = readLevels(ev.Bids, &cols[cBookPrices], &cols[cBookSizes], nb, &d.st.bid); err != nil {
+		return dst, err
+	}
+	if ev.Asks, err = readLevels(ev.Asks, &cols[cBookPrices], &cols[cBookSizes], na, &d.st.ask); err != nil {
+		return dst, err
+	}
+	predictBook(ev, seq, ctx)
+	return bookRecord(dst, seq, ev)
+}
+
+func (d *decoder) ext(dst []byte, cols []rcol, l *layout, seq uint64, room int) ([]byte, error) {
+	r := &d.rec
+	r.Reset(l.typ)
+	ts, err := d.nextTS(cols)
+	if err != nil {
+		return dst, err
+	}
+	r.LocalTS = ts
+	flags, ok := cols[cExtFlags].bytes(1)
+	if !ok || flags[0] > 1 {
+		return dst, errShort
+	}
+	if flags[0] == 1 {
+		z, ok := cols[cExtExch].next()
+		if !ok {
+			return dst, errShort
+		}
+		r.HasExchangeTS, r.ExchangeTS = true, z
+	}
+	bm, ok := cols[cExtBitmap].bytes((len(r.Fields) + 7) / 8)
+	if !ok {
+		return dst, errShort
+	}
+	for i, f := range l.typ.Fields {
+		v := &r.Fields[i]
+		r.Present[i] = bm[i/8]>>(i%8)&1 != 0
+		switch f.Kind {
+		case record.Decimal:
+			s, ok := cols[cExtScales].bytes(1)
+			if !ok {
+				return dst, errShort
+			}
+			v.Scale = s[0]
+		case record.Levels:
+			s, ok := cols[cExtScales].bytes(2)
+			if !ok {
+				return dst, errShort
+			}
+			v.Scale, v.Scale2 = s[0], s[1]
+		}
+		if !r.Present[i] {
+			continue
+		}
+		c := l.fieldCol[i]
+		last := &d.st.last[i]
+		switch f.Kind {
+		case record.Time, record.Decimal:
+			x, ok := cols[c].next()
+			if !ok {
+				return dst, errShort
+			}
+			k := d.st.keyed(i)
+			if cols[c].keyed {
+				x += *k
+			}
+			*k = x
+			if f.Kind == record.Time {
+				v.U = x
+			} else {
+				v.I = int64(x)
+			}
+		case record.Side, record.OptionType:
+			b, ok := cols[c].bytes(1)
+			if !ok {
+				return dst, errShort
+			}
+			v.U = uint64(b[0])
+		case record.String:
+			ref, ok := cols[c].next()
+			if !ok {
+				return dst, errShort
+			}
+			dict := &d.dicts[i]
+			id := 0
+			var b []byte
+			if ref >= refID {
+				if ref-refID >= uint64(len(*dict)) {
+					return dst, fmt.Errorf("%s: dictionary id %d of %d", f.Name, ref-refID, len(*dict))
+				}
+				id = int(ref - refID)
+				b = (*dict)[id]
+			} else {
+				n, ok := cols[c+1].next()
+				if !ok || n > record.MaxString {
+					return dst, errShort
+				}
+				if b, ok = cols[c+2].bytes(int(n)); !ok {
+					return dst, errShort
+				}
+				if ref == refAdd {
+					id = len(*dict)
+					*dict = append(*dict, b)
+				}
+			}
+			if i == 0 {
+				d.st.setKey(id)
+			}
+			v.B = append(v.B[:0], b...)
+		case record.Levels:
+			n, ok := cols[c].next()
+			if !ok || n > record.MaxLevels || n*16 > uint64(room) {
+				return dst, errShort
+			}
+			if v.L, err = readLevels(v.L, &cols[c+1], &cols[c+2], n, last); err != nil {
+				return dst, err
+			}
+		}
+	}
+	return extRecord(dst, seq, r)
+}

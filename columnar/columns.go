@@ -1,0 +1,358 @@
+package columnar
+
+import (
+	"encoding/binary"
+	"errors"
+	"math/bits"
+	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// Column storage methods.
+const (
+	methodStored = 0
+	methodZstd   = 1
+)
+
+// zstdLevel: SpeedBetterCompression is klauspost's counterpart of zstd
+// level 7, the level the prototype measured.
+const zstdLevel = zstd.SpeedBetterCompression
+
+// One encoder and one decoder for the process: EncodeAll and DecodeAll may
+// be called concurrently, and creating them per call costs more than a
+// small block.
+var (
+	zencOnce sync.Once
+	zenc     *zstd.Encoder
+	zdecOnce sync.Once
+	zdec     *zstd.Decoder
+)
+
+func zstdEncoder() *zstd.Encoder {
+	zencOnce.Do(func() {
+		// The block CRC covers the frames: no zstd checksum.
+		zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstdLevel), zstd.WithEncoderCRC(false),
+			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(maxColumnsLen))
+	})
+	return zenc
+}
+
+func zstdDecoder() *zstd.Decoder {
+	zdecOnce.Do(func() {
+		zdec, _ = zstd.NewReader(nil, zstd.WithDecoderConcurrency(0), zstd.WithDecodeAllCapLimit(true),
+			zstd.WithDecoderMaxMemory(maxColumnsLen), zstd.WithDecoderMaxWindow(maxColumnsLen))
+	})
+	return zdec
+}
+
+func zig(x int64) uint64   { return uint64(x<<1) ^ uint64(x>>63) }
+func unzig(u uint64) int64 { return int64(u>>1) ^ -int64(u&1) }
+
+// Column kinds.
+const (
+	kBytes = iota // bytes, verbatim
+	kUint         // unsigned integers
+	kInt          // signed integers (deltas), zigzag-coded
+	kDelta        // kInt, stored as they are or differenced, whichever is smaller
+	kKeyed        // kInt, stored as they are or as u2, whichever is smaller
+)
+
+// pow10[k] = 10^k, k ≤ 18: the exponents of integer columns (int64 holds
+// 10^18).
+var pow10 = func() (p [19]uint64) {
+	p[0] = 1
+	for i := 1; i < len(p); i++ {
+		p[i] = p[i-1] * 10
+	}
+	return p
+}()
+
+// col is one column being built: bytes, or integers (kInt holds int64
+// bits).
+type col struct {
+	kind uint8
+	u    []uint64
+	u2   []uint64 // kKeyed: the values less the same key's previous
+	b    []byte
+}
+
+// divisor returns the largest k such that 10^k divides every value
+// (nanosecond times from microseconds, mantissas with trailing zeros).
+func divisor(vs []uint64, signed bool) int {
+	k := len(pow10) - 1
+	for _, v := range vs {
+		if v == 0 {
+			continue
+		}
+		if signed && int64(v) < 0 {
+			v = -v // the same divisors; MinInt64 stays itself and is even
+		}
+		for k > 0 && v%pow10[k] != 0 {
+			k--
+		}
+		if k == 0 {
+			break
+		}
+	}
+	return k
+}
+
+// scratch holds an encoder's buffers for appendCol.
+type scratch struct {
+	raw, alt []byte
+	diffs    []uint64
+}
+
+// appendCol appends the column: method u8, raw_len uvarint, stored_len
+// uvarint, stored bytes. A kDelta column is written twice, its values as
+// they are and differenced, and the smaller kept.
+func appendCol(dst []byte, c *col, s *scratch) []byte {
+	switch c.kind {
+	case kBytes:
+		return appendRaw(dst, c.b)
+	case kDelta:
+		start := len(dst)
+		s.raw = rawInts(s.raw[:0], c.u, true, false)
+		dst = appendRaw(dst, s.raw)
+		s.diffs = s.diffs[:0]
+		var prev uint64
+		for _, v := range c.u {
+			s.diffs = append(s.diffs, v-prev)
+			prev = v
+		}
+		s.raw = rawInts(s.raw[:0], s.diffs, true, true)
+		if s.alt = appendRaw(s.alt[:0], s.raw); len(s.alt) < len(dst)-start {
+			dst = append(dst[:start], s.alt...)
+		}
+		return dst
+	}
+	if c.kind == kKeyed {
+		start := len(dst)
+		s.raw = rawInts(s.raw[:0], c.u, true, false)
+		dst = appendRaw(dst, s.raw)
+		s.raw = rawInts(s.raw[:0], c.u2, true, true)
+		if s.alt = appendRaw(s.alt[:0], s.raw); len(s.alt) < len(dst)-start {
+			dst = append(dst[:start], s.alt...)
+		}
+		return dst
+	}
+	s.raw = rawInts(s.raw[:0], c.u, c.kind == kInt, false)
+	return appendRaw(dst, s.raw)
+}
+
+// rawInts appends the raw form of an integer column: count uvarint, delta
+// u8 (1: the values are differences: in a kDelta column each from the one
+// before, the first from 0; in a kKeyed column as the caller defines),
+// exponent u8 (every value is a multiple of 10^exponent and is
+// stored divided by it), width u8 (bytes of the largest stored value), then
+// width planes of count bytes, least significant plane first: the high
+// planes of small numbers are runs of zeros zstd removes. Signed values are
+// zigzag-coded after the division.
+func rawInts(dst []byte, vs []uint64, signed, delta bool) []byte {
+	k := divisor(vs, signed)
+	stored := func(v uint64) uint64 {
+		if signed {
+			return zig(int64(v) / int64(pow10[k]))
+		}
+		return v / pow10[k]
+	}
+	var or uint64
+	for _, v := range vs {
+		or |= stored(v)
+	}
+	w := (bits.Len64(or) + 7) / 8
+	dst = binary.AppendUvarint(dst, uint64(len(vs)))
+	var d byte
+	if delta {
+		d = 1
+	}
+	dst = append(dst, d, byte(k), byte(w))
+	n := len(vs)
+	start := len(dst)
+	dst = append(dst, make([]byte, w*n)...)
+	p := dst[start:]
+	for i, v := range vs {
+		v = stored(v)
+		for j := range w {
+			p[j*n+i] = byte(v >> (8 * j))
+		}
+	}
+	return dst
+}
+
+// appendRaw appends a column of raw bytes, zstd-compressed unless that
+// does not make it smaller.
+func appendRaw(dst, raw []byte) []byte {
+	start := len(dst)
+	dst = append(dst, methodZstd)
+	dst = binary.AppendUvarint(dst, uint64(len(raw)))
+	// stored_len is at most raw_len: reserve its varint at raw_len's size.
+	lenAt := len(dst)
+	dst = binary.AppendUvarint(dst, uint64(len(raw)))
+	lenSize := len(dst) - lenAt
+	body := len(dst)
+	if len(raw) > 0 {
+		dst = zstdEncoder().EncodeAll(raw, dst)
+	}
+	if len(dst)-body >= len(raw) {
+		dst = append(dst[:body], raw...)
+		dst[start] = methodStored
+	}
+	stored := uint64(len(dst) - body)
+	var v [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(v[:], stored)
+	if n != lenSize { // shift the body to fit a shorter varint
+		copy(dst[lenAt+n:], dst[body:])
+		dst = dst[:len(dst)-(lenSize-n)]
+	}
+	copy(dst[lenAt:], v[:n])
+	return dst
+}
+
+var errColumns = errors.New("malformed columns")
+
+// rcol reads one decoded column.
+type rcol struct {
+	b    []byte   // bytes column
+	v    []uint64 // integer column, decoded (kInt values as int64 bits)
+	ints bool
+	// keyed: each value is a difference from the previous value of the
+	// same key (see state.keyed).
+	keyed bool
+	pos   int
+}
+
+// maxValues bounds the integers of one block's columns: each stands for at
+// least one byte of the .q.
+const maxValues = MaxBlockLen
+
+// readCol decodes the column at src, appending its bytes to buf (integers
+// to vals), and returns the rest of src.
+func readCol(src []byte, buf *[]byte, vals *[]uint64, c *rcol, kind uint8) ([]byte, error) {
+	if len(src) < 1 {
+		return nil, errColumns
+	}
+	method := src[0]
+	src = src[1:]
+	rawLen, n := binary.Uvarint(src)
+	if n <= 0 {
+		return nil, errColumns
+	}
+	src = src[n:]
+	stored, n := binary.Uvarint(src)
+	if n <= 0 || stored > uint64(len(src)-n) {
+		return nil, errColumns
+	}
+	body := src[n : n+int(stored)]
+	src = src[n+int(stored):]
+	if rawLen > uint64(maxColumnsLen-len(*buf)) {
+		return nil, errColumns
+	}
+	start := len(*buf)
+	if need := start + int(rawLen); cap(*buf) < need {
+		// Earlier columns keep the old array, which stays valid.
+		nb := make([]byte, start, min(max(2*cap(*buf), need), maxColumnsLen))
+		copy(nb, *buf)
+		*buf = nb
+	}
+	switch method {
+	case methodStored:
+		if stored != rawLen {
+			return nil, errColumns
+		}
+		*buf = append(*buf, body...)
+	case methodZstd:
+		out, err := zstdDecoder().DecodeAll(body, (*buf)[:start:start+int(rawLen)])
+		if err != nil || len(out) != start+int(rawLen) {
+			return nil, errColumns
+		}
+		*buf = (*buf)[:start+int(rawLen)]
+	default:
+		return nil, errColumns
+	}
+	raw := (*buf)[start:]
+	*c = rcol{b: raw}
+	if kind != kBytes {
+		cnt, n := binary.Uvarint(raw)
+		if n <= 0 || len(raw) < n+3 {
+			return nil, errColumns
+		}
+		delta, k, w := raw[n], int(raw[n+1]), int(raw[n+2])
+		p := raw[n+3:]
+		if delta > 1 || (delta == 1 && kind != kDelta && kind != kKeyed) || k >= len(pow10) || w > 8 ||
+			cnt > uint64(maxValues-len(*vals)) || uint64(len(p)) != cnt*uint64(w) {
+			return nil, errColumns
+		}
+		*c = rcol{v: unplane(vals, p, int(cnt), w, pow10[k], kind != kUint, delta == 1 && kind == kDelta), ints: true,
+			keyed: delta == 1 && kind == kKeyed}
+	}
+	return src, nil
+}
+
+// unplane appends the n integers of planes p (width w) to vals, undoing
+// the zigzag coding, the division by mul and the differences, and returns
+// them.
+func unplane(vals *[]uint64, p []byte, n, w int, mul uint64, signed, delta bool) []uint64 {
+	start := len(*vals)
+	*vals = slices.Grow(*vals, n)[:start+n]
+	v := (*vals)[start:]
+	if w == 0 {
+		clear(v)
+	} else {
+		for i, b := range p[:n] {
+			v[i] = uint64(b)
+		}
+		for k := 1; k < w; k++ {
+			sh := 8 * k
+			for i, b := range p[k*n : k*n+n] {
+				v[i] |= uint64(b) << sh
+			}
+		}
+	}
+	if !signed && mul == 1 && !delta {
+		return v
+	}
+	var prev uint64
+	for i, x := range v {
+		if signed {
+			x = uint64(unzig(x) * int64(mul))
+		} else {
+			x *= mul
+		}
+		if delta {
+			prev += x
+			x = prev
+		}
+		v[i] = x
+	}
+	return v
+}
+
+// next returns the next integer of the column (a kInt column's as int64
+// bits).
+func (c *rcol) next() (uint64, bool) {
+	if c.pos >= len(c.v) {
+		return 0, false
+	}
+	c.pos++
+	return c.v[c.pos-1], true
+}
+
+// bytes returns the next n bytes of a bytes column.
+func (c *rcol) bytes(n int) ([]byte, bool) {
+	if n < 0 || len(c.b)-c.pos < n {
+		return nil, false
+	}
+	b := c.b[c.pos : c.pos+n]
+	c.pos += n
+	return b, true
+}
+
+func (c *rcol) done() bool {
+	if c.ints {
+		return c.pos == len(c.v)
+	}
+	return c.pos == len(c.b)
+}

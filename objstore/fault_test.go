@@ -1,0 +1,289 @@
+package objstore
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// stream is a deterministic pseudo-random body of any length that is never
+// held in memory whole.
+func stream(seed uint64, n int64) io.Reader {
+	return io.LimitReader(rand.NewChaCha8([32]byte{byte(seed), 42}), n)
+}
+
+func TestMultipartBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads 64 MiB")
+	}
+	st, _ := newStore(t)
+	ctx := context.Background()
+	const size = 64 << 20
+	want := sha256.New()
+	io.Copy(want, stream(9, size))
+
+	runtime.GC()
+	var base runtime.MemStats
+	runtime.ReadMemStats(&base)
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&m)
+			if m.HeapAlloc > peak.Load() {
+				peak.Store(m.HeapAlloc)
+			}
+		}
+	}()
+	start := time.Now()
+	err := st.Put(ctx, "big", stream(9, size), size)
+	elapsed := time.Since(start)
+	close(stop)
+	<-sampled
+	if err != nil {
+		t.Fatal(err)
+	}
+	grew := int64(peak.Load()) - int64(base.HeapAlloc)
+	t.Logf("multipart upload of %d MiB in %d parts: %v, peak heap %d KiB above the start (parts %d MiB, %d in flight)",
+		size>>20, (size+st.PartSize-1)/st.PartSize, elapsed.Round(time.Millisecond), grew>>10, st.PartSize>>20, uploadConcurrency)
+	if limit := int64(uploadConcurrency+2) * st.PartSize; grew > limit {
+		t.Fatalf("upload held %d bytes of heap, over %d: memory is not bounded by the parts", grew, limit)
+	}
+
+	o, err := st.Open(ctx, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	got := sha256.New()
+	if n, err := io.Copy(got, io.NewSectionReader(o, 0, o.Size())); err != nil || n != size {
+		t.Fatalf("reading back: %d bytes, %v", n, err)
+	}
+	if !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+		t.Fatal("the object read back differs from what was uploaded")
+	}
+
+	// A body that ends early aborts the upload: the old object stays whole.
+	if err := st.Put(ctx, "big", stream(10, size/2), size); err == nil {
+		t.Fatal("Put of a short multipart body succeeded")
+	}
+	if info, err := st.Stat(ctx, "big"); err != nil || info.Size != size || info.ETag != o.ETag() {
+		t.Fatalf("after a failed multipart Put: %+v, %v; want the old object", info, err)
+	}
+}
+
+// cutProxy forwards 127.0.0.1 connections to an S3 server and cuts some of
+// them after a random number of bytes, or all of them on demand; with a
+// latency, it holds each request for that long, as a distant server would.
+type cutProxy struct {
+	ln      net.Listener
+	target  string
+	cutPct  int   // share of connections that get a byte budget
+	budget  int64 // the most bytes a cut connection carries
+	latency time.Duration
+	cuts    atomic.Int64
+
+	mu    sync.Mutex
+	rng   *rand.Rand
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+}
+
+func newCutProxy(t testing.TB, target string, cutPct int, budget int64, latency time.Duration) *cutProxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln, target: target, cutPct: cutPct, budget: budget, latency: latency, rng: rand.New(rand.NewPCG(1, 2)), conns: map[net.Conn]bool{}}
+	p.wg.Go(p.serve)
+	t.Cleanup(func() {
+		ln.Close()
+		p.CutAll()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *cutProxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		left := int64(-1) // unlimited
+		if p.rng.IntN(100) < p.cutPct {
+			left = p.rng.Int64N(p.budget)
+		}
+		p.conns[c], p.conns[up] = true, true
+		p.mu.Unlock()
+		var budget atomic.Int64
+		budget.Store(left)
+		cut := func() {
+			c.Close()
+			up.Close()
+		}
+		pipe := func(dst, src net.Conn, latency time.Duration) {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := src.Read(buf)
+				time.Sleep(latency)
+				if n > 0 && left >= 0 {
+					if rest := budget.Add(-int64(n)); rest < 0 {
+						dst.Write(buf[:max(0, int64(n)+rest)])
+						p.cuts.Add(1)
+						break
+					}
+				}
+				if n > 0 {
+					if _, werr := dst.Write(buf[:n]); werr != nil {
+						break
+					}
+				}
+				if err != nil {
+					break
+				}
+			}
+			cut()
+		}
+		p.wg.Go(func() { pipe(up, c, p.latency) })
+		p.wg.Go(func() {
+			pipe(c, up, 0)
+			p.mu.Lock()
+			delete(p.conns, c)
+			delete(p.conns, up)
+			p.mu.Unlock()
+		})
+	}
+}
+
+// CutAll closes every connection now.
+func (p *cutProxy) CutAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+		p.cuts.Add(1)
+	}
+}
+
+// Through a proxy that cuts connections at random moments every operation
+// either fails or succeeds with the exact bytes; a put never leaves part of
+// an object, and what a failed put leaves is the old object or the new one.
+func TestFaultyConnections(t *testing.T) {
+	for _, tc := range []struct{ name, maxAttempts string }{
+		{"sdk-retries", ""}, // as users run it: cuts are mostly retried away
+		{"no-retries", "1"}, // every cut surfaces as a failed operation
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("AWS_MAX_ATTEMPTS", tc.maxAttempts)
+			faultyConnections(t)
+		})
+	}
+}
+
+func faultyConnections(t *testing.T) {
+	direct, srv := newStore(t)
+	ctx := context.Background()
+	proxy := newCutProxy(t, srv.Endpoint[len("http://"):], 50, 12<<20, 0)
+	t.Setenv("AWS_ENDPOINT_URL", "http://"+proxy.ln.Addr().String())
+	st, err := New(ctx, direct.Bucket(), direct.Prefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	sizes := []int{0, 1 << 10, 300 << 10, 3 << 20, 9 << 20} // the last is multipart
+	var cur []byte                                          // what "obj" holds, nil before the first put
+	var putOK, putErr, getOK, getErr int
+	deadline := time.Now().Add(90 * time.Second)
+	for i := 0; i < 40 && time.Now().Before(deadline); i++ {
+		body := randBytes(uint64(100+i), sizes[i%len(sizes)])
+		if i%7 == 3 {
+			go func() { time.Sleep(time.Duration(i) * time.Millisecond); proxy.CutAll() }()
+		}
+		err := st.Put(ctx, "obj", bytes.NewReader(body), int64(len(body)))
+		now, _, gerr := direct.Get(ctx, "obj")
+		switch {
+		case err == nil:
+			putOK++
+			if gerr != nil || !bytes.Equal(now, body) {
+				t.Fatalf("put %d reported success, the server holds %d bytes (%v), want the %d put", i, len(now), gerr, len(body))
+			}
+			cur = body
+		default:
+			putErr++
+			switch {
+			case cur == nil && errors.Is(gerr, ErrNotFound):
+			case gerr == nil && (bytes.Equal(now, cur) || bytes.Equal(now, body)):
+				if bytes.Equal(now, body) {
+					cur = body // stored, but the answer was lost
+				}
+			default:
+				t.Fatalf("put %d failed (%v) and left %d bytes (%v): neither the old object nor the new", i, err, len(now), gerr)
+			}
+		}
+
+		if cur == nil {
+			continue
+		}
+		got, _, err := st.Get(ctx, "obj")
+		if err == nil {
+			getOK++
+			if !bytes.Equal(got, cur) {
+				t.Fatalf("get %d reported success with %d bytes that differ from the object's %d", i, len(got), len(cur))
+			}
+		} else {
+			getErr++
+		}
+		if len(cur) > 0 {
+			off := int64(i*7919) % int64(len(cur))
+			r, err := st.GetRange(ctx, "obj", off, 200_000)
+			if err == nil && !bytes.Equal(r, cur[off:min(int64(len(cur)), off+200_000)]) {
+				t.Fatalf("ranged get %d at %d reported success with wrong bytes", i, off)
+			}
+			if o, err := st.Open(ctx, "obj"); err == nil {
+				var sink bytes.Buffer
+				_, err := io.Copy(&sink, io.NewSectionReader(o, 0, o.Size()))
+				o.Close()
+				if err == nil && !bytes.Equal(sink.Bytes(), cur) {
+					t.Fatalf("read-ahead read %d reported success with wrong bytes", i)
+				}
+			}
+		}
+
+		key := "cond/" + string(rune('a'+i%26)) + string(rune('a'+i/26))
+		if etag, err := st.PutIfAbsent(ctx, key, body); err == nil {
+			if got, info, gerr := direct.Get(ctx, key); gerr != nil || !bytes.Equal(got, body) || info.ETag != etag {
+				t.Fatalf("PutIfAbsent %d reported success, the server holds %d bytes, %v", i, len(got), gerr)
+			}
+		} else if errors.Is(err, ErrExists) {
+			t.Fatalf("PutIfAbsent %d on a fresh key reported ErrExists: %v", i, err)
+		}
+	}
+	t.Logf("puts: %d ok, %d failed; gets: %d ok, %d failed; connections cut: %d", putOK, putErr, getOK, getErr, proxy.cuts.Load())
+	if proxy.cuts.Load() == 0 || putOK == 0 || getOK == 0 {
+		t.Fatal("the fault test exercised nothing: no cuts, or nothing got through")
+	}
+}
