@@ -108,7 +108,7 @@ func TestAppendSigned(t *testing.T) {
 // the input's exact value, and AppendSigned gives text of the same value
 // that parses back to the same mantissa and scale.
 func FuzzParseSigned(f *testing.F) {
-	for _, s := range []string{"-0.00012345", "5e-7", "-1169.77956", "-9223372036854775808", "-0", "1e-18", "--1"} {
+	for _, s := range []string{"-0.00012345", "5e-7", "-1169.77956", "-9223372036854775808", "-0", "1e-18", "--1", "0E9227000000000000000"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -117,6 +117,9 @@ func FuzzParseSigned(f *testing.F) {
 			return
 		}
 		want, ok := new(big.Rat).SetString(s)
+		if !ok && m == 0 {
+			return // zero with an exponent too large for big.Rat: still exactly 0
+		}
 		if !ok {
 			t.Fatalf("ParseSigned(%q) accepted what big.Rat refuses", s)
 		}
