@@ -33,10 +33,14 @@ Examples:
 	flagDefs["ls"] = func(fs *flag.FlagSet) { new(lsOpts).register(fs) }
 }
 
-type lsOpts struct{ json bool }
+type lsOpts struct {
+	json bool
+	root string
+}
 
 func (o *lsOpts) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.json, "json", false, "one JSON object per stream")
+	fs.StringVar(&o.root, "archive-root", "", "archive root `dir` (default $CHRONICLE_ARCHIVE, else ./archive); a PATH argument overrides it")
 }
 
 func runLs(ctx context.Context, e *env, args []string) error {
@@ -50,7 +54,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 1 {
 		return usagef("ls takes at most one path")
 	}
-	root := archiveRoot(e, "")
+	root := archiveRoot(e, o.root)
 	if len(pos) == 1 {
 		root = pos[0]
 	}

@@ -44,10 +44,14 @@ Exit status: 0 all good, 3 damage found, 1 could not run.
 	flagDefs["verify"] = func(fs *flag.FlagSet) { new(verifyOpts).register(fs) }
 }
 
-type verifyOpts struct{ json bool }
+type verifyOpts struct {
+	json bool
+	root string
+}
 
 func (o *verifyOpts) register(fs *flag.FlagSet) {
 	fs.BoolVar(&o.json, "json", false, "one JSON report per stream")
+	fs.StringVar(&o.root, "archive-root", "", "archive root `dir` (default $CHRONICLE_ARCHIVE, else ./archive); a PATH argument overrides it")
 }
 
 func runVerify(ctx context.Context, e *env, args []string) error {
@@ -61,7 +65,7 @@ func runVerify(ctx context.Context, e *env, args []string) error {
 	if len(pos) > 1 {
 		return usagef("verify takes at most one path")
 	}
-	path := archiveRoot(e, "")
+	path := archiveRoot(e, o.root)
 	if len(pos) == 1 {
 		path = pos[0]
 	}
