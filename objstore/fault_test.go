@@ -267,7 +267,15 @@ func faultyConnections(t *testing.T) {
 				var sink bytes.Buffer
 				_, err := io.Copy(&sink, io.NewSectionReader(o, 0, o.Size()))
 				o.Close()
-				if err == nil && !bytes.Equal(sink.Bytes(), cur) {
+				switch {
+				case err != nil || bytes.Equal(sink.Bytes(), cur):
+				case bytes.Equal(sink.Bytes(), body):
+					// A put whose connection was cut after its body was
+					// sent can still be committed by the server after the
+					// client saw the error: the whole new object, never a
+					// part of one.
+					cur = body
+				default:
 					t.Fatalf("read-ahead read %d reported success with wrong bytes", i)
 				}
 			}
