@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"path/filepath"
 	"sort"
 
@@ -188,11 +187,8 @@ func compressCodec(fsys vfs.FS, dir string, id uint32, c BlockCodec) error {
 	}
 	qp := filepath.Join(dir, Name(id))
 	cp := filepath.Join(dir, ColumnarName(id))
-	src, err := fsys.Open(qp)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) && exists(fsys, cp) {
-			return nil // an earlier run finished, removal of the .q included
-		}
+	src, size, err := openSealed(fsys, qp, id, cp)
+	if src == nil || err != nil {
 		return err
 	}
 	defer func() {
@@ -200,14 +196,7 @@ func compressCodec(fsys vfs.FS, dir string, id uint32, c BlockCodec) error {
 			src.Close()
 		}
 	}()
-	st, err := src.Stat()
-	if err != nil {
-		return err
-	}
-	if err := checkSealedHeader(src, qp, id, st.Size()); err != nil {
-		return err
-	}
-	q := make([]byte, st.Size())
+	q := make([]byte, size)
 	if n, err := src.ReadAt(q, 0); n < len(q) {
 		if err == nil || err == io.EOF {
 			err = io.ErrUnexpectedEOF
@@ -235,12 +224,7 @@ func compressCodec(fsys vfs.FS, dir string, id uint32, c BlockCodec) error {
 	if err := fsys.SyncDir(dir); err != nil {
 		return err
 	}
-	src.Close()
-	src = nil
-	if err := fsys.Remove(qp); err != nil {
-		return err
-	}
-	return fsys.SyncDir(dir)
+	return dropSource(fsys, dir, &src, qp)
 }
 
 // roundTrip decodes every block of the encoded out and compares it with q.

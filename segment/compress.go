@@ -72,11 +72,8 @@ func CompressSegment(dir string, id uint32, opts CompressOptions) error {
 	zp := filepath.Join(dir, CompressedName(id))
 	ip := filepath.Join(dir, IndexName(id))
 
-	src, err := fsys.Open(qp)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) && exists(fsys, zp) && exists(fsys, ip) {
-			return nil // an earlier run finished, removal of the .q included
-		}
+	src, size, err := openSealed(fsys, qp, id, zp, ip)
+	if src == nil || err != nil {
 		return err
 	}
 	defer func() {
@@ -84,14 +81,6 @@ func CompressSegment(dir string, id uint32, opts CompressOptions) error {
 			src.Close()
 		}
 	}()
-	st, err := src.Stat()
-	if err != nil {
-		return err
-	}
-	size := st.Size()
-	if err := checkSealedHeader(src, qp, id, size); err != nil {
-		return err
-	}
 
 	zt, it := zp+sufTmp, ip+sufTmp
 	published := false
@@ -119,8 +108,43 @@ func CompressSegment(dir string, id uint32, opts CompressOptions) error {
 		return err
 	}
 	// Both compressed files are durable: the .q can go.
-	src.Close()
-	src = nil
+	return dropSource(fsys, dir, &src, qp)
+}
+
+// openSealed opens the .q at qp of segment id for compressing, refusing
+// anything but a sealed segment. It returns a nil file and no error when
+// the .q is gone and every one of outputs exists: an earlier run finished,
+// removal of the .q included.
+func openSealed(fsys vfs.FS, qp string, id uint32, outputs ...string) (vfs.File, int64, error) {
+	src, err := fsys.Open(qp)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			done := true
+			for _, o := range outputs {
+				done = done && exists(fsys, o)
+			}
+			if done {
+				return nil, 0, nil
+			}
+		}
+		return nil, 0, err
+	}
+	st, err := src.Stat()
+	if err == nil {
+		err = checkSealedHeader(src, qp, id, st.Size())
+	}
+	if err != nil {
+		src.Close()
+		return nil, 0, err
+	}
+	return src, st.Size(), nil
+}
+
+// dropSource removes the .q at qp once what replaces it is durable, closing
+// *src first (and setting it to nil for the caller's deferred close).
+func dropSource(fsys vfs.FS, dir string, src *vfs.File, qp string) error {
+	(*src).Close()
+	*src = nil
 	if err := fsys.Remove(qp); err != nil {
 		return err
 	}
