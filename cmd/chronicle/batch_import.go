@@ -2,10 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/batch"
@@ -23,7 +24,7 @@ type batchOpts struct {
 	shardCount     int
 }
 
-func (b *batchOpts) register(fs *flag.FlagSet) {
+func (b *batchOpts) register(fs *pflag.FlagSet) {
 	fs.IntVar(&b.jobs, "jobs", 0, "import `N` files at once; memory is N times one import's (default: the number of CPUs)")
 	fs.BoolVar(&b.failFast, "fail-fast", false, "stop the batch at the first failed file")
 	fs.BoolVar(&b.json, "json", false, "print the batch summary as JSON (docs/BATCH.md)")

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -11,18 +9,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/chronicle-archive/chronicle/book"
 	"github.com/chronicle-archive/chronicle/decimal"
 	"github.com/chronicle-archive/chronicle/protocol"
 	"github.com/chronicle-archive/chronicle/replay"
+	"github.com/chronicle-archive/chronicle/stream"
+	"github.com/chronicle-archive/chronicle/timespec"
 )
 
-func init() {
-	register(&command{
-		name:    "book",
-		summary: "print the order book of a stream at a moment",
-		usage:   "STREAM_DIR [--at TIME] [--depth N] [--json] [--exchange-time]",
-		help: `
+func init() { register(newBookCmd) }
+
+func newBookCmd(a *app) *cobra.Command {
+	var o bookOpts
+	c := newCommand(a, "book STREAM [--at TIME] [--depth N] [--json] [--exchange-time]",
+		"print the order book of a stream at a moment", `
 Book prints the L2 order book of a stream as it stood at TIME: after every
 event at or before TIME (local time, or exchange time with --exchange-time),
 or at the end of the stream without --at. It starts from the stream's
@@ -30,8 +33,15 @@ nearest book checkpoint (see 'chronicle index'), so it answers in
 milliseconds at any point of a day; the book is exactly the one a replay
 from the start gives.
 
-TIME is RFC 3339 (2024-05-01T00:00:01.5Z, 2024-05-01T02:00:00+02:00) or an
-integer number of nanoseconds since the Unix epoch.
+`+streamArgHelp+`
+With VENUE/SYMBOL/TYPE the book is read from the last
+day that starts at or before TIME: a day that starts with a snapshot (as
+Tardis's do) from its nearest checkpoint, otherwise by replaying the days
+before it too.
+
+`+timeHelp+`
+A TIME before the first event or after the last one warns on
+stderr.
 
 Exchange time can go backwards in real data. The book at TIME is the longest
 run of events from the start whose timestamps are all at or before TIME: an
@@ -46,20 +56,17 @@ decimal strings, best first:
 	{"time_ns":1714521601499812000,"bids":[["60012.5","1.234"],...],"asks":[...]}
 
 (time_ns is 0 when no event is at or before TIME.)
-
-Examples:
-
-	chronicle book archive/v1/binance-futures/BTCUSDT/2024-05-01/book
-	chronicle book --at 2024-05-01T00:00:01.5Z --depth 5 archive/v1/binance-futures/BTCUSDT/2024-05-01/book
-	chronicle book --at 1714521601500000000 --json archive/v1/binance-futures/BTCUSDT/2024-05-01/book
-
-Exit status: 0 printed, 1 error, 2 bad usage (such as a TIME that does not
-parse), 3 damage: a damaged record, segment or checkpoint files that are
-not the ones meta.json lists (run 'chronicle verify').
+`, `
+  chronicle book binance-futures/BTCUSDT/book --at 2024-05-01T00:00:01.5Z --depth 5
+  chronicle book binance-futures/BTCUSDT/book --at 1714521603000000 --json
+  chronicle book archive/v1/binance-futures/BTCUSDT/2024-05-01/book
+`, `
+  2 also for a TIME that does not parse; 3 also for checkpoint files that
+  are not the ones meta.json lists.
 `,
-		run: runBook,
-	})
-	flagDefs["book"] = func(fs *flag.FlagSet) { new(bookOpts).register(fs) }
+		func(args []string, _ *pflag.FlagSet) error { return runBook(a, &o, args) })
+	o.register(c.Flags())
+	return c
 }
 
 type bookOpts struct {
@@ -69,37 +76,41 @@ type bookOpts struct {
 	exchangeTime bool
 }
 
-func (o *bookOpts) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.at, "at", "", "the moment: RFC 3339 `TIME` or integer ns since the epoch (default: the end of the stream)")
+func (o *bookOpts) register(fs *pflag.FlagSet) {
+	fs.StringVar(&o.at, "at", "", "the moment: `TIME` (default: the end of the stream)")
 	fs.IntVar(&o.depth, "depth", 10, "levels per side, best first (0: all)")
 	fs.BoolVar(&o.json, "json", false, "print one JSON object with decimal strings")
 	fs.BoolVar(&o.exchangeTime, "exchange-time", false, "TIME is exchange time (the timestamp column), not local time")
 }
 
-func runBook(ctx context.Context, e *env, args []string) error {
-	var o bookOpts
-	fs := flag.NewFlagSet("book", flag.ContinueOnError)
-	o.register(fs)
-	pos, err := parseArgs(commands["book"], e, fs, args)
-	if err != nil {
+func runBook(a *app, o *bookOpts, args []string) error {
+	if err := one("book", args); err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("book needs one stream directory")
 	}
 	if o.depth < 0 {
 		return usagef("--depth %d: must be 0 (all) or more", o.depth)
 	}
 	at := uint64(math.MaxUint64)
 	if o.at != "" {
-		if at, err = parseTimeFlag(o.at); err != nil {
+		ns, err := timespec.Parse(o.at)
+		if err != nil {
 			return usagef("--at: %v", err)
 		}
+		if ns < 0 {
+			return usagef("--at %s is before 1970, before any market data", o.at)
+		}
+		at = uint64(ns)
 	}
-	if err := needBookStream(pos[0]); err != nil {
+	dirs, err := a.resolve(args[0], timespec.Range{})
+	if err != nil {
 		return err
 	}
-	b, ts, err := replay.BookAt(pos[0], at, replay.Options{ExchangeTime: o.exchangeTime})
+	for _, d := range dirs {
+		if err := needBookStream(d); err != nil {
+			return err
+		}
+	}
+	b, ts, err := bookAt(a, dirs, at, o)
 	if err != nil {
 		return err
 	}
@@ -109,7 +120,7 @@ func runBook(ctx context.Context, e *env, args []string) error {
 	}
 	bids, asks := b.Top(book.Bid, n, nil), b.Top(book.Ask, n, nil)
 	ps, ss := b.Scales()
-	w := bufio.NewWriter(e.stdout)
+	w := bufio.NewWriter(a.e.stdout)
 	if o.json {
 		writeBookJSON(w, ts, bids, asks, ps, ss)
 	} else {
@@ -127,21 +138,114 @@ func runBook(ctx context.Context, e *env, args []string) error {
 	return w.Flush()
 }
 
-// parseTime reads an RFC 3339 time or an integer count of ns since the epoch.
-func parseTimeFlag(s string) (uint64, error) {
-	if n, err := strconv.ParseUint(s, 10, 64); err == nil {
-		return n, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+// bookAt is the book after every event at or before at over the days
+// dirs. The day that holds at is read from its checkpoints when it starts
+// with a snapshot (which resets the book, so the days before do not
+// matter); otherwise the days up to it are replayed. A TIME outside the
+// data warns.
+func bookAt(a *app, dirs []string, at uint64, o *bookOpts) (*book.Book, uint64, error) {
+	metas, err := readMetas(dirs)
 	if err != nil {
-		return 0, fmt.Errorf("%q is neither RFC 3339 (2024-05-01T00:00:01.5Z) nor integer ns since the epoch", s)
+		// Unreadable: the reader says what is wrong.
+		b, ts, err := replay.BookAt(dirs[0], at, replay.Options{ExchangeTime: o.exchangeTime})
+		return b, ts, err
 	}
-	// UnixNano is defined for 1678..2262; a book before 1970 is empty anyway
-	// but an unsigned timestamp cannot say so.
-	if t.Before(time.Unix(0, 0)) || t.After(time.Unix(0, math.MaxInt64)) {
-		return 0, fmt.Errorf("%q is outside 1970..2262", s)
+	// k: the last day whose data starts at or before at (local time; the
+	// days of exchange time are the same days).
+	k := -1
+	var lo, hi uint64
+	seen := false
+	for i, m := range metas {
+		tr := m.EventTimeRange
+		if tr == nil {
+			continue
+		}
+		if !seen || tr[0] < lo {
+			lo = tr[0]
+		}
+		hi, seen = max(hi, tr[1]), true
+		if tr[0] <= at {
+			k = i
+		}
 	}
-	return uint64(t.UnixNano()), nil
+	if o.at != "" && !o.exchangeTime && seen {
+		switch {
+		case at < lo:
+			a.warn(fmt.Sprintf("--at %s is before the stream's first event (%s): the book is empty", timespec.Format(int64(at)), timespec.Format(int64(lo))))
+		case at > hi:
+			a.warn(fmt.Sprintf("--at %s is after the stream's last event (%s): this is the book at the end", timespec.Format(int64(at)), timespec.Format(int64(hi))))
+		}
+	}
+	if k < 0 {
+		k = 0
+	}
+	if k == 0 || o.exchangeTime {
+		return replay.BookAt(dirs[k], at, replay.Options{ExchangeTime: o.exchangeTime})
+	}
+	snap, err := startsWithSnapshot(dirs[k])
+	if err != nil {
+		return nil, 0, err
+	}
+	if snap {
+		return replay.BookAt(dirs[k], at, replay.Options{})
+	}
+	// The day continues the one before: replay from the first day.
+	evs, err := stream.OpenEventsRange(nil, dirs[:k+1], timespec.Range{To: int64(min(at, math.MaxInt64-1)) + 1, HasTo: true})
+	if err != nil {
+		return nil, 0, err
+	}
+	defer evs.Close()
+	rep := book.NewReplayer(book.Options{})
+	var seq seqJoin
+	var last uint64
+	for {
+		ev, err := evs.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		seq.fix(ev)
+		if err := rep.Apply(ev); err != nil {
+			return nil, 0, err
+		}
+		last = ev.IngestTS
+	}
+	return rep.Book(), last, nil
+}
+
+// startsWithSnapshot reports whether dir's first event is a snapshot.
+func startsWithSnapshot(dir string) (bool, error) {
+	evs, err := stream.OpenEvents(nil, dir)
+	if err != nil {
+		return false, err
+	}
+	defer evs.Close()
+	ev, err := evs.Next()
+	if err == io.EOF {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return ev.Type == protocol.Snapshot, nil
+}
+
+// seqJoin renumbers the events of consecutive days as one sequence: each
+// day's seq starts again at 0, which a replayer would count as a gap. The
+// reader checks each day's own sequence, so a step back is a day boundary.
+type seqJoin struct {
+	off, last, prev uint64
+	started         bool
+}
+
+func (s *seqJoin) fix(ev *protocol.Event) {
+	if s.started && ev.Seq+s.off <= s.last {
+		s.off = s.last + 1 - ev.Seq
+	}
+	ev.Seq += s.off
+	s.prev, s.last, s.started = s.last, ev.Seq, true
 }
 
 func fmtBookTime(ns uint64) string {

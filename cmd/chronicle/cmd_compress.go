@@ -1,20 +1,21 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/ingest"
 )
 
-func init() {
-	register(&command{
-		name:    "compress",
-		summary: "compress a stream's segments (columnar .q.col, or .q.zst)",
-		usage:   "[--codec columnar|zstd] STREAM_DIR...",
-		help: `
+func init() { register(newCompressCmd) }
+
+func newCompressCmd(a *app) *cobra.Command {
+	var codecName string
+	c := newCommand(a, "compress [--codec columnar|zstd] STREAM...",
+		"compress a stream's segments (columnar .q.col, or .q.zst)", `
 Compress turns every NNNNNNNNN.q segment of a stream into NNNNNNNNN.q.col
 (--codec columnar, the default: record-aware columns with a block index,
 docs/COLUMNAR.md), or with --codec zstd into the reference's NNNNNNNNN.q.zst
@@ -27,33 +28,33 @@ atomically, so it needs free space for one compressed segment only. Readers
 always see a whole stream; an interrupted run leaves some segments
 compressed, and rerunning it finishes.
 
-Example:
-
-	chronicle compress archive/v1/binance-futures/BTCUSDT/2024-05-01/book
-`,
-		run: runCompress,
-	})
+`+streamArgHelp+`
+`, `
+  chronicle compress archive/v1/binance-futures/BTCUSDT/2024-05-01/book
+  chronicle compress --codec zstd archive/v1/binance/BTCUSDT/2019-12-01/trades
+`, "",
+		func(args []string, _ *pflag.FlagSet) error { return runCompress(a, codecName, args) })
+	c.Flags().StringVar(&codecName, "codec", "columnar", "`columnar` (.q.col) or zstd (.q.zst)")
+	return c
 }
 
-func runCompress(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("compress", flag.ContinueOnError)
-	name := fs.String("codec", "columnar", "`columnar` (.q.col) or zstd (.q.zst)")
-	pos, err := parseArgs(commands["compress"], e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) == 0 {
+func runCompress(a *app, name string, args []string) error {
+	if len(args) == 0 {
 		return usagef("compress needs a stream directory")
 	}
-	codec, err := ingest.CodecByName(*name)
+	codec, err := ingest.CodecByName(name)
 	if err != nil {
 		return usagef("--codec: %v", err)
 	}
-	for _, dir := range pos {
-		if err := archive.Compress(ctx, nil, dir, archive.Options{Codec: codec}); err != nil {
+	dirs, err := resolveAll(a, args)
+	if err != nil {
+		return err
+	}
+	for _, dir := range dirs {
+		if err := archive.Compress(a.ctx, nil, dir, archive.Options{Codec: codec}); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "compressed %s\n", dir)
+		fmt.Fprintf(a.e.stdout, "compressed %s\n", dir)
 	}
 	return nil
 }

@@ -2,11 +2,12 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
-	"flag"
 	"io"
 	"strconv"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chronicle-archive/chronicle/decimal"
 	"github.com/chronicle-archive/chronicle/protocol"
@@ -14,12 +15,12 @@ import (
 	"github.com/chronicle-archive/chronicle/stream"
 )
 
-func init() {
-	register(&command{
-		name:    "dump",
-		summary: "print a stream's events or records as JSON lines",
-		usage:   "STREAM_DIR",
-		help: `
+func init() { register(newDumpCmd) }
+
+func newDumpCmd(a *app) *cobra.Command {
+	var o rangeOpts
+	c := newCommand(a, "dump STREAM [--from TIME] [--to TIME] [--limit N]",
+		"print a stream's events or records as JSON lines", `
 Dump prints every BookEvent of a book stream as one JSON object per line,
 with prices and amounts as exact decimal strings:
 
@@ -35,37 +36,45 @@ strings, absent values as null:
 	{"local_ts":1575158403820370000,"exchange_ts":1575158403572000000,
 	 "symbol":"BTCUSDT","id":"211646077","side":"sell","price":"7540.78","amount":"0.039741"}
 
-Examples:
+`+streamArgHelp+`
 
-	chronicle dump archive/v1/binance/BTCUSDT/2019-12-01/book | head -3
-	chronicle dump archive/v1/binance/BTCUSDT/2019-12-01/trades | jq -r .price
-`,
-		run: runDump,
-	})
+--from and --to bound the local timestamps, [from, to); `+timeHelp+`
+A range that holds no data prints nothing and a warning on stderr.
+`, `
+  chronicle dump binance-futures/BTCUSDT/trades --from 2024-05-01T12:00 --to 2024-05-01T12:01
+  chronicle dump binance/BTCUSDT/book --limit 3
+  chronicle dump archive/v1/binance/BTCUSDT/2019-12-01/trades | jq -r .price
+`, "",
+		func(args []string, _ *pflag.FlagSet) error { return runDump(a, &o, args) })
+	o.register(c.Flags(), "events or records")
+	return c
 }
 
-func runDump(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("dump", flag.ContinueOnError)
-	pos, err := parseArgs(commands["dump"], e, fs, args)
+func runDump(a *app, o *rangeOpts, args []string) error {
+	if err := one("dump", args); err != nil {
+		return err
+	}
+	r, err := o.parse()
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("dump needs one stream directory")
+	dirs, err := a.resolve(args[0], r)
+	if err != nil {
+		return err
 	}
-	dir := pos[0]
-	isBook, err := isBookStream(dir)
+	isBook, err := isBookStream(dirs[0])
 	if err != nil {
 		return err
 	}
 	// next appends the next line to b; io.EOF at the end.
 	var next func(b []byte) ([]byte, error)
 	if isBook {
-		evs, err := stream.OpenEvents(nil, dir)
+		evs, err := stream.OpenEventsRange(nil, dirs, r)
 		if err != nil {
 			return err
 		}
 		defer evs.Close()
+		a.warn(evs.Warning())
 		next = func(b []byte) ([]byte, error) {
 			ev, err := evs.Next()
 			if err != nil {
@@ -74,11 +83,12 @@ func runDump(ctx context.Context, e *env, args []string) error {
 			return appendEventJSON(b, ev), nil
 		}
 	} else {
-		rs, err := stream.OpenRecords(nil, dir)
+		rs, err := stream.OpenRecordsRange(nil, dirs, r)
 		if err != nil {
 			return err
 		}
 		defer rs.Close()
+		a.warn(rs.Warning())
 		next = func(b []byte) ([]byte, error) {
 			rec, err := rs.Next()
 			if err != nil {
@@ -87,9 +97,9 @@ func runDump(ctx context.Context, e *env, args []string) error {
 			return append(record.AppendJSON(b, rec), '\n'), nil
 		}
 	}
-	w := bufio.NewWriterSize(e.stdout, 1<<16)
+	w := bufio.NewWriterSize(a.e.stdout, 1<<16)
 	var b []byte
-	for n := 0; ; n++ {
+	for n := int64(0); o.limit == 0 || n < o.limit; n++ {
 		b, err = next(b[:0])
 		if errors.Is(err, io.EOF) {
 			break
@@ -98,8 +108,8 @@ func runDump(ctx context.Context, e *env, args []string) error {
 			w.Flush()
 			return err
 		}
-		if n%1024 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+		if n%1024 == 0 && a.ctx.Err() != nil {
+			return a.ctx.Err()
 		}
 		if _, err := w.Write(b); err != nil {
 			return err

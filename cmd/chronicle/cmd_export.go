@@ -2,12 +2,13 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/export"
@@ -15,14 +16,15 @@ import (
 	"github.com/chronicle-archive/chronicle/record"
 	"github.com/chronicle-archive/chronicle/stream"
 	"github.com/chronicle-archive/chronicle/tardis"
+	"github.com/chronicle-archive/chronicle/timespec"
 )
 
-func init() {
-	register(&command{
-		name:    "export",
-		summary: "export a stream as Tardis CSV or typed Parquet",
-		usage:   "STREAM_DIR [--format tardis-csv|parquet] [-o FILE]",
-		help: `
+func init() { register(newExportCmd) }
+
+func newExportCmd(a *app) *cobra.Command {
+	var o exportOpts
+	c := newCommand(a, "export STREAM [--format tardis-csv|parquet] [-o FILE] [--from TIME] [--to TIME] [--limit N]",
+		"export a stream as Tardis CSV or typed Parquet", `
 Export writes a stream (of any data type) back out.
 
 --format tardis-csv (the default) gives the Tardis CSV of the stream's data
@@ -33,77 +35,93 @@ file's rows. In an incremental_book_L2 stream, bids come before asks
 within one event.
 
 --format parquet writes the same columns, typed: DECIMAL at the stream's
-scale (meta.json's scales), TIMESTAMP (µs, UTC), strings as strings (sides
-as Tardis spells them), NULL where the Tardis cell was empty. It needs -o
-FILE or a redirected standard output. The file is written as FILE.tmp and
-renamed when complete: a failed export leaves no FILE.
+scale (meta.json's scales; the largest of the days read), TIMESTAMP (µs,
+UTC), strings as strings (sides as Tardis spells them), NULL where the
+Tardis cell was empty. It needs -o FILE or a redirected standard output.
+The file is written as FILE.tmp and renamed when complete: a failed export
+leaves no FILE.
 
-Examples:
+`+streamArgHelp+`
 
-	chronicle export archive/v1/binance/BTCUSDT/2019-12-01/book > book.csv
-	chronicle export archive/v1/binance/BTCUSDT/2019-12-01/trades -o trades.csv
-	chronicle export archive/v1/deribit/OPTIONS/2024-01-01/options_chain --format parquet -o chain.parquet
+--from and --to bound the local timestamps, [from, to), and --limit the
+number of events (a book stream: all the rows of each event) or records;
+`+timeHelp+`
+A range that holds no data writes only the header and a
+warning on stderr.
 
 For book snapshots (top N per side) of a book stream see 'chronicle snapshots'.
-`,
-		run: runExport,
-	})
-	flagDefs["export"] = func(fs *flag.FlagSet) { new(exportOpts).register(fs) }
+`, `
+  chronicle export binance-futures/BTCUSDT/trades --from 2024-05-01T12:00 --to 2024-05-02T12:00 > trades.csv
+  chronicle export binance/BTCUSDT/book --format parquet -o book.parquet
+  chronicle export archive/v1/deribit/OPTIONS/2024-01-01/options_chain --format parquet -o chain.parquet
+`, "",
+		func(args []string, _ *pflag.FlagSet) error { return runExport(a, &o, args) })
+	o.register(c.Flags())
+	return c
 }
 
-type exportOpts struct{ format, out string }
+type exportOpts struct {
+	format, out string
+	rangeOpts
+}
 
-func (o *exportOpts) register(fs *flag.FlagSet) {
+func (o *exportOpts) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.format, "format", "tardis-csv", "output `format`: tardis-csv or parquet")
-	fs.StringVar(&o.out, "o", "", "write to `file` (default: standard output)")
+	fs.StringVarP(&o.out, "output", "o", "", "write to `FILE` (default: standard output)")
+	o.rangeOpts.register(fs, "events or records")
 }
 
-func runExport(ctx context.Context, e *env, args []string) error {
-	var o exportOpts
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	o.register(fs)
-	pos, err := parseArgs(commands["export"], e, fs, args)
-	if err != nil {
+func runExport(a *app, o *exportOpts, args []string) error {
+	if err := one("export", args); err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("export needs one stream directory")
 	}
 	switch o.format {
 	case "tardis-csv":
 	case "parquet":
-		if err := refuseBinaryToTerminal(e, o.out); err != nil {
+		if err := refuseBinaryToTerminal(a.e, o.out); err != nil {
 			return err
 		}
 	default:
 		return usagef("unknown --format %q (want tardis-csv or parquet)", o.format)
 	}
-	dir := pos[0]
-	isBook, err := isBookStream(dir)
+	r, err := o.parse()
+	if err != nil {
+		return err
+	}
+	dirs, err := a.resolve(args[0], r)
+	if err != nil {
+		return err
+	}
+	isBook, err := isBookStream(dirs[0])
 	if err != nil {
 		return err
 	}
 	if isBook {
-		return exportBook(ctx, e, dir, &o)
+		return exportBook(a, dirs, r, o)
 	}
-	return exportRecords(ctx, e, dir, &o)
+	return exportRecords(a, dirs, r, o)
 }
 
-func exportBook(ctx context.Context, e *env, dir string, o *exportOpts) error {
-	evs, err := stream.OpenEvents(nil, dir)
+func exportBook(a *app, dirs []string, r timespec.Range, o *exportOpts) error {
+	evs, err := stream.OpenEventsRange(nil, dirs, r)
 	if err != nil {
 		return err
 	}
 	defer evs.Close()
-	m := evs.Meta() // of the version read, should the stream be replaced meanwhile
+	a.warn(evs.Warning())
+	metas, err := readMetas(dirs)
+	if err != nil {
+		return err
+	}
+	m := metas[0]
 	sym := m.ExactSymbol()
-	return writeOutput(e, o.out, func(w io.Writer) error {
+	return writeOutput(a.e, o.out, func(w io.Writer) error {
 		var (
 			write  func(*protocol.Event) error
 			finish func() error
 		)
 		if o.format == "parquet" {
-			scales, err := metaScales(dir, m, []string{"price", "amount"})
+			scales, err := metaScales(dirs, metas, []string{"price", "amount"})
 			if err != nil {
 				return err
 			}
@@ -118,7 +136,7 @@ func exportBook(ctx context.Context, e *env, dir string, o *exportOpts) error {
 			tw := tardis.NewWriter(w, m.Venue, sym)
 			write, finish = tw.WriteEvent, tw.Flush
 		}
-		for n := 0; ; n++ {
+		for n := int64(0); o.limit == 0 || n < o.limit; n++ {
 			ev, err := evs.Next()
 			if errors.Is(err, io.EOF) {
 				break
@@ -126,35 +144,40 @@ func exportBook(ctx context.Context, e *env, dir string, o *exportOpts) error {
 			if err != nil {
 				return err
 			}
-			if n%1024 == 0 && ctx.Err() != nil {
-				return ctx.Err()
+			if n%1024 == 0 && a.ctx.Err() != nil {
+				return a.ctx.Err()
 			}
 			if err := write(ev); err != nil {
-				return fmt.Errorf("%s: event seq %d: %w", dir, ev.Seq, err)
+				return fmt.Errorf("%s: event seq %d: %w", args0(dirs), ev.Seq, err)
 			}
 		}
 		return finish()
 	})
 }
 
-func exportRecords(ctx context.Context, e *env, dir string, o *exportOpts) error {
-	rs, err := stream.OpenRecords(nil, dir)
+func exportRecords(a *app, dirs []string, r timespec.Range, o *exportOpts) error {
+	rs, err := stream.OpenRecordsRange(nil, dirs, r)
 	if err != nil {
 		return err
 	}
 	defer rs.Close()
-	m := rs.Meta()
-	dt, err := streamDataType(dir, m)
+	a.warn(rs.Warning())
+	metas, err := readMetas(dirs)
 	if err != nil {
 		return err
 	}
-	return writeOutput(e, o.out, func(w io.Writer) error {
+	m := metas[0]
+	dt, err := streamDataType(dirs[0], m)
+	if err != nil {
+		return err
+	}
+	return writeOutput(a.e, o.out, func(w io.Writer) error {
 		var (
 			write  func(*record.Record) error
 			finish func() error
 		)
 		if o.format == "parquet" {
-			scales, err := metaScales(dir, m, dt.Record.ScaleNames())
+			scales, err := metaScales(dirs, metas, dt.Record.ScaleNames())
 			if err != nil {
 				return err
 			}
@@ -172,7 +195,7 @@ func exportRecords(ctx context.Context, e *env, dir string, o *exportOpts) error
 			rw := tardis.NewRecordWriter(w, dt, m.Venue)
 			write, finish = rw.Write, rw.Flush
 		}
-		for n := 0; ; n++ {
+		for n := int64(0); o.limit == 0 || n < o.limit; n++ {
 			rec, err := rs.Next()
 			if errors.Is(err, io.EOF) {
 				break
@@ -180,27 +203,40 @@ func exportRecords(ctx context.Context, e *env, dir string, o *exportOpts) error
 			if err != nil {
 				return err
 			}
-			if n%1024 == 0 && ctx.Err() != nil {
-				return ctx.Err()
+			if n%1024 == 0 && a.ctx.Err() != nil {
+				return a.ctx.Err()
 			}
 			if err := write(rec); err != nil {
-				return fmt.Errorf("%s: record %d: %w", dir, n, err)
+				return fmt.Errorf("%s: record %d: %w", args0(dirs), n, err)
 			}
 		}
 		return finish()
 	})
 }
 
-// metaScales returns meta.json's scales of the named fields: the Parquet
-// columns' scales, at which every value of the stream is exact.
-func metaScales(dir string, m *archive.Meta, names []string) ([]uint8, error) {
+// args0 names the stream read in messages: its day directory, or the
+// first and last of several.
+func args0(dirs []string) string {
+	if len(dirs) == 1 {
+		return dirs[0]
+	}
+	return dirs[0] + ".." + dirs[len(dirs)-1]
+}
+
+// metaScales returns, for the named fields, the largest scale meta.json
+// gives over the days read: the Parquet columns' scales, at which every
+// value of the stream is exact (each cell carries its own scale and is
+// rescaled up).
+func metaScales(dirs []string, metas []*archive.Meta, names []string) ([]uint8, error) {
 	out := make([]uint8, len(names))
-	for i, n := range names {
-		s, ok := m.Scales[n]
-		if !ok {
-			return nil, fmt.Errorf("%s: meta.json has no scale for %q (a stream from an older Chronicle?): re-import it with --force to export Parquet", dir, n)
+	for d, m := range metas {
+		for i, n := range names {
+			s, ok := m.Scales[n]
+			if !ok {
+				return nil, fmt.Errorf("%s: meta.json has no scale for %q (a stream from an older Chronicle?): re-import it with --force to export Parquet", dirs[d], n)
+			}
+			out[i] = max(out[i], s)
 		}
-		out[i] = s
 	}
 	return out, nil
 }

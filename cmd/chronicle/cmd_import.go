@@ -1,10 +1,10 @@
 package main
 
 import (
-	"context"
-	"flag"
 	"fmt"
-	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chronicle-archive/chronicle/book"
 	"github.com/chronicle-archive/chronicle/ingest"
@@ -12,26 +12,19 @@ import (
 )
 
 type importOpts struct {
-	input                                  inputList
-	root, typ, venue, symbol, date, stream string
-	codec                                  string
-	venueID, marketID                      int64
-	segmentSize                            int64
-	force, compress                        bool
-	priceScale, sizeScale                  int
-	checkpointEvery                        int
+	input                            []string
+	typ, venue, symbol, date, stream string
+	codec                            string
+	venueID, marketID                int64
+	segmentSize                      int64
+	force, compress                  bool
+	priceScale, sizeScale            int
+	checkpointEvery                  int
 	batchOpts
 }
 
-// inputList is --input, which may be repeated: each is one more input.
-type inputList []string
-
-func (l *inputList) String() string     { return strings.Join(*l, " ") }
-func (l *inputList) Set(v string) error { *l = append(*l, v); return nil }
-
-func (o *importOpts) register(fs *flag.FlagSet) {
-	fs.Var(&o.input, "input", "Tardis CSV `file`, directory or glob (.csv or .csv.gz, - for standard input); may be repeated, or given as arguments")
-	fs.StringVar(&o.root, "archive-root", "", "archive root `dir` (default $CHRONICLE_ARCHIVE, else ./archive)")
+func (o *importOpts) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&o.input, "input", nil, "Tardis CSV `file`, directory or glob (.csv or .csv.gz, - for standard input); may be repeated, or given as arguments")
 	fs.StringVar(&o.typ, "type", "", "Tardis data `type` (trades, incremental_book_L2, book_snapshot_25, ...; default: from the file name, else its columns)")
 	fs.StringVar(&o.venue, "venue", "", "Tardis exchange name (default: from the file name or its exchange column)")
 	fs.StringVar(&o.symbol, "symbol", "", "symbol (default: from the file name or its symbol column)")
@@ -51,12 +44,12 @@ func (o *importOpts) register(fs *flag.FlagSet) {
 	o.batchOpts.register(fs)
 }
 
-func init() {
-	register(&command{
-		name:    "import",
-		summary: "import Tardis CSV files (any data type) into the archive",
-		usage:   "[flags] FILE|DIR|GLOB...",
-		help: `
+func init() { register(newImportCmd) }
+
+func newImportCmd(a *app) *cobra.Command {
+	var o importOpts
+	c := newCommand(a, "import [flags] FILE|DIR|GLOB...",
+		"import Tardis CSV files (any data type) into the archive", `
 Import reads a Tardis CSV file (.csv or .csv.gz, any size: it streams with
 bounded memory) and publishes it as one sealed, checksummed stream under
 <archive-root>/v1/<venue>/<symbol>/<date>/<stream>/.
@@ -119,35 +112,27 @@ and --stream needs files of one data type. A rerun skips, without reading
 it, every file whose name, size and mtime its ledger entry records
 (--rehash reads and compares hashes instead). Tardis's empty files (days
 without data) are recorded as "no data", not errors.
-
-Examples:
-
-	chronicle import testdata/binance-futures_incremental_book_L2_2024-05-01_BTCUSDT.csv.gz
-	chronicle import tardis/testdata/tardis_binance_BTCUSDT_trades_2019-12-01_rows_1_100.csv
-	chronicle import tardis/testdata/deribit_options_chain_2024-01-01_OPTIONS.issue3.csv
-	chronicle import --archive-root /data/archive --compress day.csv.gz
-	chronicle import --type trades --venue binance --symbol BTCUSDT --date 2019-12-01 rows.csv
-	zcat day.csv.gz | chronicle import --type liquidations --date 2024-05-01 -
-	chronicle import ./datasets/
-	chronicle import --jobs 4 --json '/lake/**/type=trades' > summary.json
-
-Exit status: 0 imported, already imported or compressed, 1 bad input or I/O error
-(nothing published; in a batch: any file failed), 2 bad usage.
+`, `
+  chronicle import testdata/binance-futures_incremental_book_L2_2024-05-01_BTCUSDT.csv.gz
+  chronicle import tardis/testdata/tardis_binance_BTCUSDT_trades_2019-12-01_rows_1_100.csv
+  chronicle import tardis/testdata/deribit_options_chain_2024-01-01_OPTIONS.issue3.csv
+  chronicle import --archive-root /data/archive --compress day.csv.gz
+  chronicle import --type trades --venue binance --symbol BTCUSDT --date 2019-12-01 rows.csv
+  zcat day.csv.gz | chronicle import --type liquidations --date 2024-05-01 -
+  chronicle import ./datasets/
+  chronicle import --jobs 4 --json '/lake/**/type=trades' > summary.json
+`, `
+  0 also when the file was already imported or was compressed; 1 means
+  nothing was published (in a batch: some file failed).
 `,
-		run: runImport,
-	})
-	flagDefs["import"] = func(fs *flag.FlagSet) { new(importOpts).register(fs) }
+		func(args []string, fs *pflag.FlagSet) error { return runImport(a, &o, fs, args) })
+	o.register(c.Flags())
+	return c
 }
 
-func runImport(ctx context.Context, e *env, args []string) error {
-	var o importOpts
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	o.register(fs)
-	pos, err := parseArgs(commands["import"], e, fs, args)
-	if err != nil {
-		return err
-	}
-	inputs := append([]string(o.input), pos...)
+func runImport(a *app, o *importOpts, fs *pflag.FlagSet, pos []string) error {
+	ctx, e := a.ctx, a.e
+	inputs := append(append([]string(nil), o.input...), pos...)
 	if len(inputs) == 0 {
 		return usagef("no input: pass files, directories or globs, or - for standard input")
 	}
@@ -155,9 +140,9 @@ func runImport(ctx context.Context, e *env, args []string) error {
 	// defaults, and a re-import compares only what was asked for with the
 	// options the stream was made with.
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
 	opts := ingest.Options{
-		Root: archiveRoot(e, o.root), Type: o.typ,
+		Root: a.root(), Type: o.typ,
 		Venue: o.venue, Symbol: o.symbol, Date: o.date, Stream: o.stream,
 		Force: o.force, Compress: o.compress, Codec: o.codec,
 	}
@@ -165,7 +150,7 @@ func runImport(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	if isBatch(inputs, set) {
-		return runBatch(ctx, e, &o, opts, set, inputs)
+		return runBatch(ctx, e, o, opts, set, inputs)
 	}
 	opts.Input = inputs[0]
 	if opts.Input == "-" {

@@ -1,63 +1,58 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/chronicle-archive/chronicle/archive"
+	"github.com/chronicle-archive/chronicle/stream"
 )
 
-func init() {
-	register(&command{
-		name:    "ls",
-		summary: "list the streams in an archive",
-		usage:   "[--json] [ROOT]",
-		help: `
-Ls lists every stream at or below ROOT (default: the archive root): its
-partition, Tardis data type (trades, incremental_book_L2, ...), segments,
-events, rows, time range (local timestamps, UTC) and bytes on disk. It
-reads meta.json and the directory listing, not the data; use 'chronicle
-verify' to check the data itself.
+func init() { register(newLsCmd) }
 
-Examples:
-
-	chronicle ls
-	chronicle ls /data/archive/v1/binance-futures
-	chronicle ls --json | jq .
-`,
-		run: runLs,
-	})
-	flagDefs["ls"] = func(fs *flag.FlagSet) { new(lsOpts).register(fs) }
-}
-
-type lsOpts struct {
-	json bool
-	root string
-}
-
-func (o *lsOpts) register(fs *flag.FlagSet) {
-	fs.BoolVar(&o.json, "json", false, "one JSON object per stream")
-	fs.StringVar(&o.root, "archive-root", "", "archive root `dir` (default $CHRONICLE_ARCHIVE, else ./archive); a PATH argument overrides it")
-}
-
-func runLs(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("ls", flag.ContinueOnError)
+func newLsCmd(a *app) *cobra.Command {
 	var o lsOpts
-	o.register(fs)
-	pos, err := parseArgs(commands["ls"], e, fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) > 1 {
+	c := newCommand(a, "ls [--json] [ROOT]",
+		"list the streams in an archive", `
+Ls lists every stream at or below ROOT (default: the archive root), one
+line per day: its name VENUE/SYMBOL/TYPE, which the other commands take
+as it is printed (with the same --archive-root; every day of it, or one
+with --from DATE --to DATE+1), the date, the Tardis data type (trades,
+incremental_book_L2, ...), segments, events, rows, time range (local
+timestamps, UTC) and bytes on disk. It reads meta.json and the directory
+listing, not the data; use 'chronicle verify' to check the data itself.
+
+With --json each line is an object with the stream's "address" (the name
+above) and "dir" (its day directory, which the commands take too).
+`, `
+  chronicle ls
+  chronicle ls /data/archive/v1/binance-futures
+  chronicle ls --json | jq -r .address | sort -u
+`, "",
+		func(args []string, _ *pflag.FlagSet) error { return runLs(a, &o, args) })
+	o.register(c.Flags())
+	return c
+}
+
+type lsOpts struct{ json bool }
+
+func (o *lsOpts) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.json, "json", false, "one JSON object per stream")
+}
+
+func runLs(a *app, o *lsOpts, args []string) error {
+	if len(args) > 1 {
 		return usagef("ls takes at most one path")
 	}
-	root := archiveRoot(e, o.root)
-	if len(pos) == 1 {
-		root = pos[0]
+	root := a.root()
+	if len(args) == 1 {
+		root = args[0]
 	}
+	e := a.e
 	streams, err := archive.List(nil, root)
 	if err != nil {
 		return err
@@ -66,7 +61,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		enc := json.NewEncoder(e.stdout)
 		for _, s := range streams {
 			obj := map[string]any{
-				"dir": s.Dir, "venue": s.Partition.Venue, "symbol": s.Partition.Symbol,
+				"address": lsAddress(s), "dir": s.Dir, "venue": s.Partition.Venue, "symbol": s.Partition.Symbol,
 				"date": s.Partition.Date, "stream": s.Partition.Stream, "data_type": lsDataType(s), "segments": s.Segments,
 				"events": s.Events, "rows": s.Rows, "bytes": s.Bytes, "compressed": s.Compressed,
 			}
@@ -84,7 +79,7 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STREAM\tDATA TYPE\tSEGMENTS\tEVENTS\tROWS\tFROM (UTC)\tTO (UTC)\tSIZE")
+	fmt.Fprintln(tw, "STREAM\tDATE\tDATA TYPE\tSEGMENTS\tEVENTS\tROWS\tFROM (UTC)\tTO (UTC)\tSIZE")
 	for _, s := range streams {
 		from, to := "-", "-"
 		if s.HasRange {
@@ -93,10 +88,23 @@ func runLs(ctx context.Context, e *env, args []string) error {
 		seg := fmt.Sprint(s.Segments)
 		if s.Compressed {
 			seg += " zst"
+			if s.Codec == "columnar" {
+				seg = fmt.Sprint(s.Segments) + " col"
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", archive.Rel(root, s.Dir), lsDataType(s), seg, s.Events, s.Rows, from, to, byteSize(s.Bytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", lsAddress(s), s.Partition.Date, lsDataType(s), seg, s.Events, s.Rows, from, to, byteSize(s.Bytes))
 	}
 	return tw.Flush()
+}
+
+// lsAddress is the stream's VENUE/SYMBOL/TYPE, what the other commands
+// take; a stream outside the layout is printed as its directory.
+func lsAddress(s archive.StreamInfo) string {
+	p := s.Partition
+	if p.Venue == "" || p.Symbol == "" || p.Stream == "" {
+		return s.Dir
+	}
+	return stream.Address{Venue: p.Venue, Symbol: p.Symbol, Type: p.Stream}.String()
 }
 
 // lsDataType is the stream's data type, "?" when meta.json is unreadable.

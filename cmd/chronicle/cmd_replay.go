@@ -1,26 +1,29 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/chronicle-archive/chronicle/book"
 	"github.com/chronicle-archive/chronicle/decimal"
-	"github.com/chronicle-archive/chronicle/replay"
+	"github.com/chronicle-archive/chronicle/protocol"
+	"github.com/chronicle-archive/chronicle/stream"
+	"github.com/chronicle-archive/chronicle/timespec"
 )
 
-func init() {
-	register(&command{
-		name:    "replay",
-		summary: "replay a stream's order book from the start and report on it",
-		usage:   "STREAM_DIR [--strict] [--json]",
-		help: `
+func init() { register(newReplayCmd) }
+
+func newReplayCmd(a *app) *cobra.Command {
+	var o replayOpts
+	c := newCommand(a, "replay STREAM... [--strict] [--json] [--from TIME] [--to TIME] [--limit N]",
+		"replay order books from the start and report on them", `
 Replay rebuilds the L2 order book of a stream by applying every event from
 the start (checkpoints are not used), and reports what it saw:
 
@@ -42,65 +45,276 @@ the start (checkpoints are not used), and reports what it saw:
 Book rules are Tardis's: a snapshot after diffs resets the book, diffs before
 the first snapshot are ignored, amount 0 removes a level.
 
+`+streamArgHelp+`
+Over several days the seqs are numbered on from one day
+to the next, so a day boundary is not a gap.
+
+With --from the book is built silently from the start of the first day
+that overlaps the range, and the report counts the events in [from, to);
+--limit N stops after N events (over all the streams). `+timeHelp+`
+A range
+that holds no data warns on stderr.
+
+Several STREAMs are replayed together in one time order (local timestamp,
+then the streams sorted by VENUE/SYMBOL/TYPE, then each stream's order):
+each book stream keeps its own book, a stream of another type is counted,
+and the report has one section per stream (with --json, one object per
+line with a "stream" key).
+
 With --strict the replay stops at the first seq gap or crossed book, naming
 the event's seq and timestamps, and exits with status 1.
-
-Examples:
-
-	chronicle replay archive/v1/binance/BTCUSDT/2019-12-01/book
-	chronicle replay --strict --json archive/v1/binance/BTCUSDT/2019-12-01/book
-
-Exit status: 0 replayed, 1 error (or --strict found a gap or a crossed
-book), 2 bad usage, 3 damage: a damaged record, a seq gap, segment files
-that are not the ones meta.json lists, fewer or more events than it says
-(run 'chronicle verify').
+`, `
+  chronicle replay binance-futures/BTCUSDT/book --from 2024-05-01T12:00 --to 2024-05-02T12:00
+  chronicle replay binance-futures/BTCUSDT/book binance-futures/ETHUSDT/book binance-futures/BTCUSDT/trades
+  chronicle replay --strict --json archive/v1/binance/BTCUSDT/2019-12-01/book
+`, `
+  1 also when --strict found a gap or a crossed book; 3 also for a seq
+  gap in the stored events, segment files that are not the ones meta.json
+  lists, or fewer or more events than it says.
 `,
-		run: runReplay,
-	})
-	flagDefs["replay"] = func(fs *flag.FlagSet) { new(replayOpts).register(fs) }
+		func(args []string, _ *pflag.FlagSet) error { return runReplay(a, &o, args) })
+	o.register(c.Flags())
+	return c
 }
 
-type replayOpts struct{ strict, json bool }
+type replayOpts struct {
+	strict, json bool
+	rangeOpts
+}
 
-func (o *replayOpts) register(fs *flag.FlagSet) {
+func (o *replayOpts) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.strict, "strict", false, "stop with exit status 1 at the first seq gap or crossed book")
-	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object")
+	fs.BoolVar(&o.json, "json", false, "print the report as one JSON object (one per stream)")
+	o.rangeOpts.register(fs, "events (over all the streams)")
 }
 
-func runReplay(ctx context.Context, e *env, args []string) error {
-	var o replayOpts
-	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	o.register(fs)
-	pos, err := parseArgs(commands["replay"], e, fs, args)
+// replayInput is one stream of a replay and what it has seen.
+type replayInput struct {
+	name string
+	book bool
+	rep  *book.Replayer
+	seq  seqJoin
+	// base: the stats when the range started (events before --from are
+	// applied silently and not reported); started: the range has started.
+	base    book.Stats
+	started bool
+	maxTS   uint64
+	// In the range: first gap and crossed seqs, and a non-book stream's
+	// record count.
+	firstGap, firstCrossed uint64
+	records                uint64
+}
+
+func runReplay(a *app, o *replayOpts, args []string) error {
+	if len(args) == 0 {
+		return usagef("replay needs a stream: a stream directory or VENUE/SYMBOL/TYPE")
+	}
+	r, err := o.parse()
 	if err != nil {
 		return err
 	}
-	if len(pos) != 1 {
-		return usagef("replay needs one stream directory")
+	// The book needs every event before --from: read from the start of
+	// the first day overlapping the range, and skip the report until From.
+	readRange := timespec.Range{To: r.To, HasTo: r.HasTo}
+	inputs := make([]stream.Input, len(args))
+	for i, arg := range args {
+		dirs, err := a.resolve(arg, r)
+		if err != nil {
+			return err
+		}
+		if len(args) == 1 {
+			if err := needBookStream(dirs[0]); err != nil {
+				return err
+			}
+		}
+		addr, err := stream.ParseAddress(arg)
+		if err != nil {
+			addr = stream.Address{Type: arg} // a directory: labelled by its path
+		}
+		inputs[i] = stream.Input{Address: addr, Range: readRange, Dirs: dirs}
 	}
-	if err := needBookStream(pos[0]); err != nil {
-		return err
-	}
+	stream.SortInputs(inputs)
 	start := time.Now()
-	s, err := replay.Open(pos[0], replay.Options{Strict: o.strict, NoCheckpoints: true})
+	m, err := stream.OpenMerged(nil, a.root(), inputs)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
-	for n := 0; ; n++ {
-		_, err := s.Next()
+	defer m.Close()
+	ins := make([]*replayInput, len(inputs))
+	for i, in := range inputs {
+		isBook, err := isBookStream(in.Dirs[0])
+		if err != nil {
+			return err
+		}
+		ins[i] = &replayInput{name: in.Address.String(), book: isBook}
+		if in.Address.Venue == "" {
+			ins[i].name = in.Address.Type
+		}
+		if isBook {
+			ins[i].rep = book.NewReplayer(book.Options{})
+		}
+	}
+	if r.HasFrom || r.HasTo {
+		// The readers' own warnings are for the range they read, which
+		// starts at the first day: say it for the range asked.
+		for _, w := range rangeWarnings(inputs, r) {
+			a.warn(w)
+		}
+	} else {
+		for _, w := range m.Warnings() {
+			a.warn(w)
+		}
+	}
+	var reported int64
+	for n := 0; o.limit == 0 || reported < o.limit; n++ {
+		it, err := m.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return strictMessage(err)
+			return err
 		}
-		if n%4096 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+		if n%4096 == 0 && a.ctx.Err() != nil {
+			return a.ctx.Err()
+		}
+		in := ins[it.Input]
+		in.maxTS = max(in.maxTS, it.LocalTS)
+		if !in.started && (!r.HasFrom || in.maxTS >= uint64(max(r.From, 0))) {
+			in.started = true
+			if in.rep != nil {
+				in.base = in.rep.Stats()
+			}
+		}
+		if in.started {
+			reported++
+		}
+		if in.rep == nil {
+			if in.started {
+				in.records++
+			}
+			continue
+		}
+		in.seq.fix(it.Event)
+		before := in.rep.Stats()
+		if err := in.rep.Apply(it.Event); err != nil {
+			return err
+		}
+		if !in.started {
+			continue
+		}
+		after := in.rep.Stats()
+		gap, crossed := after.Gaps > before.Gaps, after.CrossedEvents > before.CrossedEvents
+		if gap && after.Gaps-in.base.Gaps == 1 {
+			in.firstGap = it.Event.Seq
+		}
+		if crossed && after.CrossedEvents-in.base.CrossedEvents == 1 {
+			in.firstCrossed = it.Event.Seq
+		}
+		if o.strict && (gap || crossed) {
+			err := strictError(in, it.Event, gap)
+			if len(ins) > 1 {
+				err = fmt.Errorf("%s: %w", in.name, err)
+			}
+			return err
 		}
 	}
 	wall := time.Since(start)
-	return printReplayReport(e.stdout, s.Stats(), s.Book(), wall, o.json)
+	for i, in := range ins {
+		if len(ins) > 1 && !o.json {
+			if i > 0 {
+				fmt.Fprintln(a.e.stdout)
+			}
+			fmt.Fprintf(a.e.stdout, "%s\n", in.name)
+		}
+		name := ""
+		if len(ins) > 1 {
+			name = in.name
+		}
+		if in.rep == nil {
+			if err := printRecordsReport(a.e.stdout, name, in.records, o.json); err != nil {
+				return err
+			}
+			continue
+		}
+		st := in.stats()
+		if err := printReplayReport(a.e.stdout, name, st, in.rep.Book(), wall, o.json); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stats are the input's stats in the range: the difference from when it
+// started, with the range's first gap and crossed seqs.
+func (in *replayInput) stats() book.Stats {
+	st := in.rep.Stats()
+	if !in.started {
+		return book.Stats{}
+	}
+	b := in.base
+	st.Events -= b.Events
+	st.Snapshots -= b.Snapshots
+	st.Diffs -= b.Diffs
+	st.LevelUpdates -= b.LevelUpdates
+	st.Resets -= b.Resets
+	st.AbsentRemovals -= b.AbsentRemovals
+	st.SkippedBeforeSnapshot -= b.SkippedBeforeSnapshot
+	st.Gaps -= b.Gaps
+	st.CrossedEvents -= b.CrossedEvents
+	st.FirstGapSeq, st.FirstCrossedSeq = in.firstGap, in.firstCrossed
+	return st
+}
+
+// strictError is --strict's error for the event just applied.
+func strictError(in *replayInput, ev *protocol.Event, gap bool) error {
+	if gap {
+		return strictMessage(&book.GapError{Seq: ev.Seq, PrevSeq: in.seq.prev, IngestTS: ev.IngestTS, ExchangeTS: ev.ExchangeTS})
+	}
+	b := in.rep.Book()
+	bid, _ := b.Best(book.Bid)
+	ask, _ := b.Best(book.Ask)
+	ps, _ := b.Scales()
+	return strictMessage(&book.CrossedError{Seq: ev.Seq, IngestTS: ev.IngestTS, ExchangeTS: ev.ExchangeTS, Bid: bid, Ask: ask, PriceScale: ps})
+}
+
+// rangeWarnings warns for each input whose days hold no data in r.
+func rangeWarnings(inputs []stream.Input, r timespec.Range) []string {
+	var out []string
+	for _, in := range inputs {
+		metas, err := readMetas(in.Dirs)
+		if err != nil {
+			continue
+		}
+		overlap := false
+		for _, m := range metas {
+			if tr := m.EventTimeRange; tr != nil && (!r.HasFrom || int64(tr[1]) >= r.From) && (!r.HasTo || int64(tr[0]) < r.To) {
+				overlap = true
+			}
+		}
+		if !overlap {
+			name := in.Address.String()
+			if in.Address.Venue == "" {
+				name = in.Address.Type
+			}
+			out = append(out, fmt.Sprintf("%s: no data in [%s, %s)", name, fmtBound(r.HasFrom, r.From, "-inf"), fmtBound(r.HasTo, r.To, "+inf")))
+		}
+	}
+	return out
+}
+
+func fmtBound(has bool, ns int64, none string) string {
+	if !has {
+		return none
+	}
+	return timespec.Format(ns)
+}
+
+func printRecordsReport(w io.Writer, name string, n uint64, asJSON bool) error {
+	if asJSON {
+		return json.NewEncoder(w).Encode(map[string]any{"stream": name, "records": n})
+	}
+	_, err := fmt.Fprintf(w, "records  %d\n", n)
+	return err
 }
 
 // strictMessage turns the replayer's --strict errors into a message naming
@@ -125,7 +339,7 @@ func fmtTS(ns uint64) string {
 	return fmt.Sprintf("%s (%d ns)", time.Unix(0, int64(ns)).UTC().Format(time.RFC3339Nano), ns)
 }
 
-func printReplayReport(w io.Writer, st book.Stats, b *book.Book, wall time.Duration, asJSON bool) error {
+func printReplayReport(w io.Writer, name string, st book.Stats, b *book.Book, wall time.Duration, asJSON bool) error {
 	ps, ss := b.Scales()
 	top := func(s book.Side) []string {
 		l, ok := b.Best(s)
@@ -147,7 +361,7 @@ func printReplayReport(w io.Writer, st book.Stats, b *book.Book, wall time.Durat
 		if st.CrossedEvents > 0 {
 			firstCrossed = &st.FirstCrossedSeq
 		}
-		return json.NewEncoder(w).Encode(map[string]any{
+		obj := map[string]any{
 			"events": st.Events, "snapshots": st.Snapshots, "diffs": st.Diffs,
 			"level_updates": st.LevelUpdates, "resets": st.Resets, "absent_removals": st.AbsentRemovals,
 			"skipped_before_snapshot": st.SkippedBeforeSnapshot,
@@ -155,7 +369,11 @@ func printReplayReport(w io.Writer, st book.Stats, b *book.Book, wall time.Durat
 			"crossed_events": st.CrossedEvents, "first_crossed_seq": firstCrossed,
 			"best_bid": top(book.Bid), "best_ask": top(book.Ask),
 			"wall_ns": wall.Nanoseconds(), "level_updates_per_sec": perSec,
-		})
+		}
+		if name != "" {
+			obj["stream"] = name
+		}
+		return json.NewEncoder(w).Encode(obj)
 	}
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	fmt.Fprintf(tw, "events\t%d\t(%d snapshots, %d diffs)\n", st.Events, st.Snapshots, st.Diffs)

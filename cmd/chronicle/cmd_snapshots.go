@@ -1,21 +1,26 @@
 package main
 
 import (
-	"context"
-	"flag"
+	"bytes"
+	"errors"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/chronicle-archive/chronicle/snapshots"
+	"github.com/chronicle-archive/chronicle/stream"
+	"github.com/chronicle-archive/chronicle/timespec"
 )
 
-func init() {
-	register(&command{
-		name:    "snapshots",
-		summary: "export top-N book snapshots (Tardis book_snapshot_N) as CSV or Parquet",
-		usage:   "STREAM_DIR --depth N [--interval DURATION] [--from TIME] [--to TIME] [--format csv|parquet] [-o FILE] [--exchange-time]",
-		help: `
+func init() { register(newSnapshotsCmd) }
+
+func newSnapshotsCmd(a *app) *cobra.Command {
+	var o snapshotsOpts
+	c := newCommand(a, "snapshots STREAM --depth N [--interval DURATION] [--from TIME] [--to TIME] [--limit N] [--format csv|parquet] [-o FILE]",
+		"export top-N book snapshots (Tardis book_snapshot_N) as CSV or Parquet", `
 Snapshots replays a stream's order book and writes the top N levels of each
 side in the layout of Tardis.dev's book_snapshot_N files:
 
@@ -34,60 +39,52 @@ the events before that instant (an event exactly at it counts for the next
 row); both timestamps are the boundary. No row is written before the first
 snapshot.
 
---from and --to take RFC 3339 (2024-05-01T00:00:01.5Z) or integer ns since
-the epoch, on ingest time, or exchange time with --exchange-time. Change rows
-are for messages in [from, to); interval rows for boundaries in (from, to].
-Checkpoints make a late --from fast.
+`+streamArgHelp+`
+Over several days each day is replayed on its own (a
+Tardis day starts with a snapshot), its rows bounded by the next day's
+start; several days need CSV for now.
+
+--from and --to are on ingest time, or exchange time with --exchange-time.
+Change rows are for messages in [from, to); interval rows for boundaries in
+(from, to]. `+timeHelp+`
+Checkpoints make a late --from fast. --limit N
+writes at most N rows (CSV).
 
 CSV numbers are printed as Tardis prints them. Parquet (zstd) has exchange
 and symbol as strings, timestamps as TIMESTAMP(MICROS, UTC) and prices and
 amounts as exact DECIMAL(38, scale). Parquet needs -o FILE when standard
 output is a terminal. With -o the file appears only when complete.
 See docs/SNAPSHOTS.md for loading the output in pandas, polars and DuckDB.
-
-Examples:
-
-	chronicle snapshots archive/v1/binance-futures/BTCUSDT/2024-05-01/book --depth 5 > snap5.csv
-	chronicle snapshots $S --depth 25 --interval 1s --format parquet -o snap25_1s.parquet
-	chronicle snapshots $S --depth 10 --from 2024-05-01T12:00:00Z --to 2024-05-01T12:05:00Z
-
-Exit status: 0 written, 1 error, 2 bad usage, 3 damage: a damaged record,
-segment or checkpoint files that are not the ones meta.json lists (run
-'chronicle verify').
-`,
-		run: runSnapshots,
-	})
-	flagDefs["snapshots"] = func(fs *flag.FlagSet) { new(snapshotsOpts).register(fs) }
+`, `
+  chronicle snapshots binance-futures/BTCUSDT/book --depth 5 --from 2024-05-01T12:00 --to 2024-05-01T12:05 > snap5.csv
+  chronicle snapshots binance-futures/BTCUSDT/book --depth 25 --interval 1s --format parquet -o snap25_1s.parquet
+  chronicle snapshots archive/v1/binance-futures/BTCUSDT/2024-05-01/book --depth 10 --limit 100
+`, "",
+		func(args []string, _ *pflag.FlagSet) error { return runSnapshots(a, &o, args) })
+	o.register(c.Flags())
+	return c
 }
 
 type snapshotsOpts struct {
 	depth        int
 	interval     time.Duration
-	from, to     string
 	format, out  string
 	exchangeTime bool
+	rangeOpts
 }
 
-func (o *snapshotsOpts) register(fs *flag.FlagSet) {
+func (o *snapshotsOpts) register(fs *pflag.FlagSet) {
 	fs.IntVar(&o.depth, "depth", 0, "levels per side in each row (`N`, required)")
 	fs.DurationVar(&o.interval, "interval", 0, "a row at every multiple of `DURATION` (e.g. 1s, 100ms) instead of at every top-N change")
-	fs.StringVar(&o.from, "from", "", "first `TIME` (RFC 3339 or ns since the epoch)")
-	fs.StringVar(&o.to, "to", "", "end `TIME` (RFC 3339 or ns since the epoch)")
 	fs.StringVar(&o.format, "format", "", "output `format`: csv or parquet (default csv, or parquet when -o ends in .parquet)")
-	fs.StringVar(&o.out, "o", "", "write to `file` (default: standard output)")
+	fs.StringVarP(&o.out, "output", "o", "", "write to `FILE` (default: standard output)")
 	fs.BoolVar(&o.exchangeTime, "exchange-time", false, "--from, --to and interval boundaries on exchange time instead of ingest time")
+	o.rangeOpts.register(fs, "rows")
 }
 
-func runSnapshots(ctx context.Context, e *env, args []string) error {
-	var o snapshotsOpts
-	fs := flag.NewFlagSet("snapshots", flag.ContinueOnError)
-	o.register(fs)
-	pos, err := parseArgs(commands["snapshots"], e, fs, args)
-	if err != nil {
+func runSnapshots(a *app, o *snapshotsOpts, args []string) error {
+	if err := one("snapshots", args); err != nil {
 		return err
-	}
-	if len(pos) != 1 {
-		return usagef("snapshots needs one stream directory")
 	}
 	so := snapshots.Options{Depth: o.depth, Interval: o.interval, ExchangeTime: o.exchangeTime}
 	if o.depth < 1 || o.depth > snapshots.MaxDepth {
@@ -96,15 +93,17 @@ func runSnapshots(ctx context.Context, e *env, args []string) error {
 	if o.interval < 0 || o.interval%time.Microsecond != 0 {
 		return usagef("--interval must be a positive whole number of microseconds (got %v)", o.interval)
 	}
-	if so.From, err = parseSnapshotTime("--from", o.from); err != nil {
+	r, err := o.parse()
+	if err != nil {
 		return err
 	}
-	if so.To, err = parseSnapshotTime("--to", o.to); err != nil {
-		return err
+	if (r.HasFrom && r.From < 0) || (r.HasTo && r.To <= 0) {
+		return usagef("--from and --to must be after 1970-01-01")
 	}
-	if so.To > 0 && so.To <= so.From {
+	if r.HasFrom && r.HasTo && r.To == r.From {
 		return usagef("--to must be after --from")
 	}
+	so.From, so.To = uint64(max(r.From, 0)), uint64(max(r.To, 0))
 	switch {
 	case o.format == "" && strings.HasSuffix(strings.ToLower(o.out), ".parquet"):
 		so.Format = snapshots.Parquet
@@ -116,28 +115,111 @@ func runSnapshots(ctx context.Context, e *env, args []string) error {
 		return usagef("unknown --format %q (want csv or parquet)", o.format)
 	}
 	if so.Format == snapshots.Parquet {
-		if err := refuseBinaryToTerminal(e, o.out); err != nil {
+		if o.limit > 0 {
+			return usagef("--limit needs CSV: a Parquet file's rows are bounded with --from and --to")
+		}
+		if err := refuseBinaryToTerminal(a.e, o.out); err != nil {
 			return err
 		}
 	}
-	if err := needBookStream(pos[0]); err != nil {
+	// Exchange time can run ahead of the local dates: take every day.
+	rr := r
+	if o.exchangeTime {
+		rr = timespec.Range{}
+	}
+	dirs, err := a.resolve(args[0], rr)
+	if err != nil {
 		return err
 	}
-	return writeOutput(e, o.out, func(w io.Writer) error {
-		_, err := snapshots.Write(ctx, pos[0], so, w)
+	for _, d := range dirs {
+		if err := needBookStream(d); err != nil {
+			return err
+		}
+	}
+	if len(dirs) > 1 && so.Format == snapshots.Parquet {
+		return usagef("%s spans %d days: snapshots writes Parquet of one day for now (--from/--to within a day, or CSV)", args[0], len(dirs))
+	}
+	metas, err := readMetas(dirs)
+	if err != nil && len(dirs) > 1 {
 		return err
+	}
+	if w := rangeWarnings([]stream.Input{{Address: stream.Address{Type: args[0]}, Dirs: dirs}}, r); len(w) > 0 && !o.exchangeTime {
+		a.warn(w[0])
+	}
+	return writeOutput(a.e, o.out, func(w io.Writer) error {
+		lw := &lineLimit{w: w, max: o.limit}
+		out := io.Writer(lw)
+		if so.Format == snapshots.Parquet {
+			out = w // one day, no limit: nothing to filter
+		}
+		for i, dir := range dirs {
+			do := so
+			if i+1 < len(dirs) {
+				// This day's rows end where the next day's data starts.
+				if tr := metas[i+1].EventTimeRange; tr != nil && !o.exchangeTime && (do.To == 0 || tr[0] < do.To) {
+					do.To = tr[0]
+				}
+			}
+			lw.day(i == 0)
+			if i > 0 {
+				if tr := metas[i].EventTimeRange; tr != nil && !o.exchangeTime && tr[0] > do.From {
+					do.From = tr[0]
+				}
+			}
+			if do.To != 0 && do.To <= do.From {
+				continue
+			}
+			_, err := snapshots.Write(a.ctx, dir, do, out)
+			if errors.Is(err, errLimit) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
-// parseSnapshotTime reads an optional --from/--to value with the same
-// rules as book --at; empty means unbounded.
-func parseSnapshotTime(flagName, s string) (uint64, error) {
-	if s == "" {
-		return 0, nil
-	}
-	n, err := parseTimeFlag(s)
-	if err != nil {
-		return 0, usagef("%s %v", flagName, err)
+// errLimit stops a writer at --limit rows.
+var errLimit = errors.New("--limit reached")
+
+// lineLimit passes CSV through up to max data rows (0: all). Each day's
+// output starts with a header line, kept for the first day only.
+type lineLimit struct {
+	w            io.Writer
+	max, rows    int64
+	header, drop bool // the next line is a header; drop it
+}
+
+// day is called before each day's output.
+func (l *lineLimit) day(first bool) { l.header, l.drop = true, !first }
+
+func (l *lineLimit) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		line := p
+		i := bytes.IndexByte(p, '\n')
+		if i >= 0 {
+			line = p[:i+1]
+		}
+		p = p[len(line):]
+		if l.header {
+			l.header = i < 0
+			if l.drop {
+				continue
+			}
+		} else {
+			if l.max > 0 && l.rows >= l.max {
+				return n, errLimit
+			}
+			if i >= 0 {
+				l.rows++
+			}
+		}
+		if _, err := l.w.Write(line); err != nil {
+			return 0, err
+		}
 	}
 	return n, nil
 }

@@ -1,22 +1,28 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/stream"
+	"github.com/chronicle-archive/chronicle/timespec"
 )
 
-func init() {
-	register(&command{
-		name:    "verify",
-		summary: "check every byte of an archive or stream",
-		usage:   "[--json] [PATH]",
-		help: `
-Verify checks the streams at or below PATH (default: the archive root):
+func init() { register(newVerifyCmd) }
+
+func newVerifyCmd(a *app) *cobra.Command {
+	var o verifyOpts
+	c := newCommand(a, "verify [--json] [PATH|VENUE/SYMBOL/TYPE]",
+		"check every byte of an archive or stream", `
+Verify checks the streams at or below PATH (default: the archive root), or
+every day of the stream VENUE/SYMBOL/TYPE under --archive-root:
 
   - the manifest in meta.json: every file's size and blake3, so that a
     change to any byte is caught, even one no decoder would notice;
@@ -30,52 +36,51 @@ Verify checks the streams at or below PATH (default: the archive root):
   - a book stream's checkpoints against a replay.
 
 It prints what it checked, and each kind of problem with its file and byte
-offset, how many there are, and where the first few are.
-
-Examples:
-
-	chronicle verify
-	chronicle verify archive/v1/binance/BTCUSDT/2019-12-01/book
-
-Exit status: 0 all good, 3 damage found, 1 could not run.
+offset, how many there are, and where the first few are. A PATH with no
+stream at or below it is an error.
+`, `
+  chronicle verify
+  chronicle verify binance-futures/BTCUSDT/book
+  chronicle verify archive/v1/binance/BTCUSDT/2019-12-01/book
+`, `
+  3 when any stream is damaged; 1 when verify could not run.
 `,
-		run: runVerify,
-	})
-	flagDefs["verify"] = func(fs *flag.FlagSet) { new(verifyOpts).register(fs) }
+		func(args []string, _ *pflag.FlagSet) error { return runVerify(a, &o, args) })
+	o.register(c.Flags())
+	return c
 }
 
-type verifyOpts struct {
-	json bool
-	root string
-}
+type verifyOpts struct{ json bool }
 
-func (o *verifyOpts) register(fs *flag.FlagSet) {
+func (o *verifyOpts) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.json, "json", false, "one JSON report per stream")
-	fs.StringVar(&o.root, "archive-root", "", "archive root `dir` (default $CHRONICLE_ARCHIVE, else ./archive); a PATH argument overrides it")
 }
 
-func runVerify(ctx context.Context, e *env, args []string) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	var o verifyOpts
-	o.register(fs)
-	pos, err := parseArgs(commands["verify"], e, fs, args)
-	if err != nil {
-		return err
+func runVerify(a *app, o *verifyOpts, args []string) error {
+	if len(args) > 1 {
+		return usagef("verify takes at most one path or VENUE/SYMBOL/TYPE")
 	}
-	if len(pos) > 1 {
-		return usagef("verify takes at most one path")
+	path := a.root()
+	if len(args) == 1 {
+		path = args[0]
 	}
-	path := archiveRoot(e, o.root)
-	if len(pos) == 1 {
-		path = pos[0]
+	var dirs []string
+	var err error
+	if _, serr := os.Stat(path); serr != nil && len(args) == 1 && !filepath.IsAbs(path) && !strings.HasPrefix(path, ".") {
+		dirs, err = a.resolve(path, timespec.Range{}) // VENUE/SYMBOL/TYPE
+	} else if st, serr := os.Stat(path); serr == nil && !st.IsDir() {
+		err = fmt.Errorf("%s is a file: verify takes an archive root, a directory below it, a stream directory or VENUE/SYMBOL/TYPE", path)
+	} else {
+		dirs, err = archive.FindStreams(nil, path)
 	}
-	dirs, err := archive.FindStreams(nil, path)
 	if err != nil {
 		return err
 	}
 	if len(dirs) == 0 {
 		return fmt.Errorf("no streams under %s", path)
 	}
+	ctx := a.ctx
+	e := a.e
 	bad := 0
 	for _, dir := range dirs {
 		if err := ctx.Err(); err != nil {

@@ -12,11 +12,34 @@ import (
 
 func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
+// termWidth is f's width in columns, 80 when it cannot tell.
+func termWidth(f *os.File) int {
+	w, _, err := term.GetSize(int(f.Fd()))
+	if err != nil || w <= 0 {
+		return 80
+	}
+	return w
+}
+
+// fitWidth cuts line to width-1 columns: a line as wide as the terminal
+// wraps on some terminals, and then "\r" no longer returns to its start.
+func fitWidth(line string, width int) string {
+	cols := 0
+	for i := range line {
+		if cols >= width-1 {
+			return line[:i]
+		}
+		cols++
+	}
+	return line
+}
+
 // progress draws one status line on a terminal (bytes, rows/s, ETA),
 // redrawn at most a few times a second. On anything else it stays silent
 // so that piped output is only the final machine-readable line.
 type progress struct {
 	w      io.Writer
+	width  func() int
 	on     bool
 	start  time.Time
 	mu     sync.Mutex
@@ -26,7 +49,11 @@ type progress struct {
 }
 
 func newProgress(e *env, prefix string) *progress {
-	return &progress{w: e.stderr, on: e.isTerminal, start: time.Now(), prefix: prefix}
+	width := e.width
+	if width == nil {
+		width = func() int { return 80 }
+	}
+	return &progress{w: e.stderr, width: width, on: e.isTerminal, start: time.Now(), prefix: prefix}
 }
 
 // update reports done of total bytes and rows so far.
@@ -53,7 +80,7 @@ func (p *progress) update(done, total, rows int64) {
 		eta := time.Duration(el * float64(total-done) / float64(done) * float64(time.Second))
 		line += "  ETA " + eta.Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "\r\033[K%s", line)
+	fmt.Fprintf(p.w, "\r\033[K%s", fitWidth(line, p.width()))
 	p.drawn = true
 }
 

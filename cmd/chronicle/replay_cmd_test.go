@@ -271,7 +271,8 @@ func TestBookUsageErrors(t *testing.T) {
 	dir := rpImport(t, rpSample)
 	for _, args := range [][]string{
 		{"book", dir, "--at", "yesterday"},
-		{"book", dir, "--at", "2019-12-01 00:00:05"},
+		{"book", dir, "--at", "2019-12-01T00:00:05Z", "--at", "2019-12-01T00:00:06Z"},
+		{"book", dir, "--json", "--json"},
 		{"book", dir, "--at", "-5"},
 		{"book", dir, "--depth", "-1"},
 		{"book"},
@@ -324,7 +325,7 @@ func TestIndexCommand(t *testing.T) {
 func TestReplayBookIndexHelp(t *testing.T) {
 	for _, name := range []string{"replay", "book", "index"} {
 		code, out, _ := rpRun("help", name)
-		if code != 0 || !strings.Contains(out, "Usage: chronicle "+name) || !strings.Contains(out, "Exit status") ||
+		if code != 0 || !strings.Contains(out, "Usage: chronicle "+name) || !strings.Contains(out, "EXIT STATUS") ||
 			!strings.Contains(out, "Examples:") || !strings.Contains(out, "Flags:") {
 			t.Errorf("help %s: exit %d:\n%s", name, code, out)
 		}

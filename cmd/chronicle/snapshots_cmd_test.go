@@ -88,13 +88,15 @@ func TestSnapshotsCommandErrors(t *testing.T) {
 		msg  string
 	}{
 		{[]string{dir}, 2, "--depth"},
-		{[]string{"--depth", "5"}, 2, "one stream directory"},
+		{[]string{"--depth", "5"}, 2, "needs one stream"},
 		{[]string{dir, "--depth", "5", "--interval", "1500ns"}, 2, "microseconds"},
 		{[]string{dir, "--depth", "5", "--interval", "soon"}, 2, "interval"},
 		{[]string{dir, "--depth", "5", "--format", "json"}, 2, "format"},
 		{[]string{dir, "--depth", "5", "--from", "yesterday"}, 2, "RFC 3339"},
-		{[]string{dir, "--depth", "5", "--from", "2019-12-02T00:00:00Z", "--to", "2019-12-01T00:00:00Z"}, 2, "after --from"},
-		{[]string{filepath.Join(dir, "missing"), "--depth", "5"}, 1, "meta.json"},
+		{[]string{dir, "--depth", "5", "--from", "2019-12-02T00:00:00Z", "--to", "2019-12-01T00:00:00Z"}, 2, "before --from"},
+		{[]string{dir, "--depth", "5", "--from", "2019-12-02T00:00:00Z", "--to", "2019-12-02T00:00:00Z"}, 2, "after --from"},
+		{[]string{dir, "--depth", "5", "--depth", "6"}, 2, "given twice"},
+		{[]string{filepath.Join(dir, "missing"), "--depth", "5"}, 1, "no such directory"},
 	} {
 		code, _, errs := runSnap(c.args...)
 		if code != c.code || !strings.Contains(errs, c.msg) {
@@ -117,7 +119,7 @@ func TestSnapshotsHelp(t *testing.T) {
 	if code := run(context.Background(), e, []string{"help", "snapshots"}); code != 0 {
 		t.Fatalf("exit %d", code)
 	}
-	for _, s := range []string{"Examples:", "Exit status", "-depth", "-interval", "-exchange-time", "book_snapshot_N"} {
+	for _, s := range []string{"Examples:", "EXIT STATUS", "--depth", "--interval", "--exchange-time", "--from", "--limit", "VENUE/SYMBOL/TYPE", "book_snapshot_N"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("help lacks %q", s)
 		}
