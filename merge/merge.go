@@ -39,18 +39,10 @@ type Source interface {
 	Next() (ts uint64, err error)
 }
 
-// head is a source's pending item: its timestamp, or done when the source
-// is exhausted (done sorts after every timestamp, MaxUint64 included).
-type head struct {
-	ts   uint64
-	done bool
-}
-
 // Merger merges its sources; see the package comment for the order.
 type Merger struct {
 	src     []Source
-	heads   []head
-	tree    []int // tree[0]: the winner; tree[1:]: the loser at each internal node
+	t       Tree
 	started bool
 	err     error
 	errSrc  int
@@ -59,11 +51,7 @@ type Merger struct {
 // New returns a Merger of sources, in the order (and tie-break) of their
 // indices. It calls no source: the first Next does.
 func New(sources []Source) *Merger {
-	return &Merger{
-		src:   sources,
-		heads: make([]head, len(sources)),
-		tree:  make([]int, len(sources)),
-	}
+	return &Merger{src: sources, t: *NewTree(len(sources))}
 }
 
 // Next returns the index of the source holding the next item in merged
@@ -76,26 +64,16 @@ func (m *Merger) Next() (src int, ts uint64, err error) {
 	if !m.started || m.err != nil {
 		return m.first()
 	}
-	// The hot path, written out (calls cost more than the work here):
-	// advance the last winner, then replay the path from its leaf to the
-	// root, where the winner so far meets each stored loser.
-	w := m.tree[0]
-	if ts, err = m.src[w].Next(); err != nil {
-		if err != io.EOF {
-			return m.fail(w, err)
-		}
-		m.heads[w] = head{ts: math.MaxUint64, done: true}
+	w, _, _ := m.t.Winner()
+	if ts, err = m.src[w].Next(); err == nil {
+		m.t.Update(ts)
+	} else if err == io.EOF {
+		m.t.Finish()
 	} else {
-		m.heads[w].ts = ts
+		return m.fail(w, err)
 	}
-	for n := (len(m.tree) + w) >> 1; n >= 1; n >>= 1 {
-		if l := m.tree[n]; m.less(l, w) {
-			m.tree[n], w = w, l
-		}
-	}
-	m.tree[0] = w
-	if h := m.heads[w]; !h.done {
-		return w, h.ts, nil
+	if w, ts, ok := m.t.Winner(); ok {
+		return w, ts, nil
 	}
 	return m.fail(-1, io.EOF)
 }
@@ -106,20 +84,20 @@ func (m *Merger) first() (int, uint64, error) {
 		return m.errSrc, 0, m.err
 	}
 	m.started = true
-	if len(m.src) == 0 {
-		return m.fail(-1, io.EOF)
-	}
-	for i := range m.src {
-		if err := m.advance(i); err != nil {
+	for i, s := range m.src {
+		ts, err := s.Next()
+		switch {
+		case err == nil:
+			m.t.Set(i, ts)
+		case err != io.EOF:
 			return m.fail(i, err)
 		}
 	}
-	m.build()
-	w := m.tree[0]
-	if m.heads[w].done {
-		return m.fail(-1, io.EOF)
+	m.t.Build()
+	if w, ts, ok := m.t.Winner(); ok {
+		return w, ts, nil
 	}
-	return w, m.heads[w].ts, nil
+	return m.fail(-1, io.EOF)
 }
 
 func (m *Merger) fail(src int, err error) (int, uint64, error) {
@@ -127,47 +105,96 @@ func (m *Merger) fail(src int, err error) (int, uint64, error) {
 	return src, 0, err
 }
 
-// advance moves source i to its next item.
-func (m *Merger) advance(i int) error {
-	ts, err := m.src[i].Next()
-	if err == io.EOF {
-		m.heads[i] = head{ts: math.MaxUint64, done: true}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	m.heads[i].ts = ts
-	return nil
+// Tree is the tournament of a Merger without its sources, for a caller
+// that advances them itself (package stream's merged replay): a call of a
+// concrete type's method per item instead of an interface's, which the
+// compiler cannot inline or see through. The order is Merger's; Merger is
+// a Tree over Sources. BenchmarkTree and BenchmarkMerge compare the two.
+//
+// Use: Set the head of each source that has one, Build, then repeatedly
+// read the Winner and replace its head with Update, or Finish when that
+// source has no more items.
+type Tree struct {
+	k     int
+	heads []key // per source
+	// nodes[0] is the winner; nodes[1:] the loser at each internal node.
+	// Source i is leaf k+i; node n has children 2n and 2n+1, which for any
+	// k makes nodes 1..k-1 the internal nodes.
+	nodes []key
 }
 
-// less reports whether source a's head comes before source b's.
-func (m *Merger) less(a, b int) bool {
-	ha, hb := &m.heads[a], &m.heads[b]
-	if ha.ts != hb.ts {
-		return ha.ts < hb.ts
+// key orders the heads: by timestamp, then by rank, which is the source's
+// index, or k + index once the source is done (a done source's ts is
+// MaxUint64), so that a done source comes after every head, one at
+// MaxUint64 included, and the tie-break is the index, with one compare.
+type key struct{ ts, rank uint64 }
+
+func (a key) less(b key) bool { return a.ts < b.ts || a.ts == b.ts && a.rank < b.rank }
+
+// NewTree returns the tree of k sources, each done until Set.
+func NewTree(k int) *Tree {
+	t := &Tree{k: k, heads: make([]key, k), nodes: make([]key, max(k, 1))}
+	for i := range t.heads {
+		t.heads[i] = key{math.MaxUint64, uint64(k + i)}
 	}
-	if ha.done != hb.done {
-		return hb.done
-	}
-	return a < b
+	t.nodes[0] = key{math.MaxUint64, uint64(k)} // no winner before Build
+	return t
 }
 
-// build plays the whole tournament. Source i is leaf k+i; node n has
-// children 2n and 2n+1, which for any k makes nodes 1..k-1 the internal
-// nodes.
-func (m *Merger) build() {
-	k := len(m.src)
-	winners := make([]int, 2*k)
-	for i := range k {
-		winners[k+i] = i
+// Set gives source i its head, before Build.
+func (t *Tree) Set(i int, ts uint64) { t.heads[i] = key{ts, uint64(i)} }
+
+// Build plays the whole tournament.
+func (t *Tree) Build() {
+	k := t.k
+	if k == 0 {
+		return
 	}
+	winners := make([]key, 2*k)
+	copy(winners[k:], t.heads)
 	for n := k - 1; n >= 1; n-- {
 		a, b := winners[2*n], winners[2*n+1]
-		if m.less(b, a) {
+		if b.less(a) {
 			a, b = b, a
 		}
-		winners[n], m.tree[n] = a, b
+		winners[n], t.nodes[n] = a, b
 	}
-	m.tree[0] = winners[1] // for k == 1, the only leaf
+	t.nodes[0] = winners[1] // for k == 1, the only leaf
+}
+
+// Winner is the source whose head comes first and that head; ok is false
+// when every source is done (or there are none).
+func (t *Tree) Winner() (src int, ts uint64, ok bool) {
+	w := t.nodes[0]
+	if w.rank >= uint64(t.k) {
+		return -1, 0, false
+	}
+	return int(w.rank), w.ts, true
+}
+
+// Update gives the winner its next head and replays its path.
+func (t *Tree) Update(ts uint64) {
+	t.replay(key{ts, t.nodes[0].rank})
+}
+
+// Finish marks the winner done and replays its path.
+func (t *Tree) Finish() {
+	i := t.nodes[0].rank
+	t.replay(key{math.MaxUint64, uint64(t.k) + i})
+}
+
+// replay walks from the leaf of w's source to the root, where the winner
+// so far meets each stored loser: one compare per level.
+func (t *Tree) replay(w key) {
+	i := w.rank
+	if i >= uint64(t.k) {
+		i -= uint64(t.k)
+	}
+	nodes := t.nodes
+	for n := (uint64(t.k) + i) >> 1; n >= 1 && n < uint64(len(nodes)); n >>= 1 {
+		if l := nodes[n]; l.less(w) {
+			nodes[n], w = w, l
+		}
+	}
+	nodes[0] = w
 }

@@ -232,3 +232,77 @@ func BenchmarkMerge(b *testing.B) {
 		})
 	}
 }
+
+// TestTree drives a Tree by hand, as package stream does, and compares
+// its order with Merger's on the same sources, for several k including 0
+// and sources that end at once.
+func TestTree(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ts   [][]uint64
+	}{
+		{"none", nil},
+		{"one empty", [][]uint64{{}}},
+		{"all empty", [][]uint64{{}, {}, {}}},
+		{"ties", [][]uint64{{1, 1, 2}, {1, 2, 2}, {0, 1, 2}}},
+		{"max", [][]uint64{{math.MaxUint64}, {5, math.MaxUint64}, {}}},
+		{"backwards", [][]uint64{{5, 1, 7}, {2, 9}, {3, 3, 0}, {8}, {4}}},
+	} {
+		want := drain(t, tc.ts)
+		srcs := make([]*sliceSource, len(tc.ts))
+		tr := NewTree(len(tc.ts))
+		for i := range tc.ts {
+			srcs[i] = &sliceSource{ts: tc.ts[i]}
+			if ts, err := srcs[i].Next(); err == nil {
+				tr.Set(i, ts)
+			}
+		}
+		tr.Build()
+		var got []item
+		for {
+			w, ts, ok := tr.Winner()
+			if !ok {
+				break
+			}
+			got = append(got, item{w, srcs[w].i - 1, ts})
+			if next, err := srcs[w].Next(); err == nil {
+				tr.Update(next)
+			} else {
+				tr.Finish()
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s:\n got %v\nwant %v", tc.name, got, want)
+		}
+	}
+}
+
+// BenchmarkTree is BenchmarkMerge with the sources advanced by the caller
+// (a concrete type, as package stream does) instead of through Source.
+func BenchmarkTree(b *testing.B) {
+	for _, k := range []int{2, 4, 64} {
+		b.Run(fmt.Sprintf("sources=%d", k), func(b *testing.B) {
+			srcs := make([]genSource, k)
+			tr := NewTree(k)
+			for i := range srcs {
+				srcs[i] = genSource{left: b.N/k + 1, x: uint64(i + 1)}
+				ts, _ := srcs[i].Next()
+				tr.Set(i, ts)
+			}
+			tr.Build()
+			b.ResetTimer()
+			for range b.N {
+				w, _, ok := tr.Winner()
+				if !ok {
+					b.Fatal("ended early")
+				}
+				if ts, err := srcs[w].Next(); err == nil {
+					tr.Update(ts)
+				} else {
+					tr.Finish()
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mitems/s")
+		})
+	}
+}

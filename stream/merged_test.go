@@ -71,7 +71,7 @@ func buildScenario(t *testing.T, root string) []scenarioInput {
 }
 
 // buildTardisgen builds ../shared/tools/tardisgen, or skips the test.
-func buildTardisgen(t *testing.T) string {
+func buildTardisgen(t testing.TB) string {
 	t.Helper()
 	tools, _ := filepath.Abs("../../shared/tools")
 	if _, err := os.Stat(filepath.Join(tools, "tardisgen")); err != nil {
@@ -86,7 +86,7 @@ func buildTardisgen(t *testing.T) string {
 	return gen
 }
 
-func generateGz(t *testing.T, path, gen string, args ...string) {
+func generateGz(t testing.TB, path, gen string, args ...string) {
 	t.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -196,12 +196,25 @@ func readMerged(t *testing.T, m *Merged) []item {
 	t.Helper()
 	var out []item
 	for {
-		it, err := m.Next()
+		// Next and NextItem in turn: the Item NextItem reuses must not
+		// keep anything of the record before.
+		var it *Item
+		var err error
+		if len(out)%2 == 0 {
+			var v Item
+			v, err = m.Next()
+			it = &v
+		} else {
+			it, err = m.NextItem()
+		}
 		if err == io.EOF {
 			return out
 		}
 		if err != nil {
 			t.Fatal(err)
+		}
+		if it.Address != m.inputs[it.Input].Address {
+			t.Fatalf("item %d of input %d: address %v, want %v", len(out), it.Input, it.Address, m.inputs[it.Input].Address)
 		}
 		rows := 1
 		if it.Event != nil {
@@ -409,6 +422,9 @@ func TestMergedScenario(t *testing.T) {
 		defer m.Close()
 		next := func() {
 			if _, err := m.Next(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.NextItem(); err != nil {
 				t.Fatal(err)
 			}
 		}
