@@ -167,7 +167,7 @@ func runReplay(a *app, o *replayOpts, args []string) error {
 	}
 	var reported int64
 	for n := 0; o.limit == 0 || reported < o.limit; n++ {
-		it, err := m.Next()
+		it, err := m.NextItem()
 		if err == io.EOF {
 			break
 		}
