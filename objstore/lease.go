@@ -47,6 +47,14 @@ type Lease struct {
 // with a *HeldError (errors.Is ErrLeaseHeld) if another owner holds it. See
 // the package doc for what expiry means across machines.
 func (s *Store) AcquireLease(ctx context.Context, key, owner string, ttl time.Duration) (*Lease, error) {
+	return s.AcquireLeaseOr(ctx, key, owner, ttl, nil)
+}
+
+// AcquireLeaseOr is AcquireLease, except that an unexpired lease whose
+// owner dead reports gone (a process of this machine that no longer runs,
+// which the caller can tell and the store cannot) is taken over as an
+// expired one is, with PutIfMatch on the ETag read. dead may be nil.
+func (s *Store) AcquireLeaseOr(ctx context.Context, key, owner string, ttl time.Duration, dead func(owner string) bool) (*Lease, error) {
 	l := &Lease{s: s, key: key, owner: owner, ttl: ttl}
 	// A lock object deleted (by gc) or taken over between our read and our
 	// write sends us round again, to report the new holder; three rounds
@@ -74,7 +82,7 @@ func (s *Store) AcquireLease(ctx context.Context, key, owner string, ttl time.Du
 		if jerr := json.Unmarshal(cur, &held); jerr != nil {
 			return nil, s.fail("acquire-lease", key, fmt.Errorf("not a lease object: %w", jerr))
 		}
-		if held.Expires != 0 && !time.Now().After(time.Unix(0, held.Expires).Add(s.ClockSkew)) {
+		if held.Expires != 0 && !time.Now().After(time.Unix(0, held.Expires).Add(s.ClockSkew)) && (dead == nil || !dead(held.Owner)) {
 			return nil, s.fail("acquire-lease", key, &HeldError{Owner: held.Owner, Expires: time.Unix(0, held.Expires)})
 		}
 		start = time.Now()

@@ -101,3 +101,34 @@ func TestLeaseTakeoverRace(t *testing.T) {
 		}
 	}
 }
+
+// TestLeaseOfDeadOwner: AcquireLeaseOr takes over an unexpired lease only
+// when its owner is reported dead, and the old holder has lost it.
+func TestLeaseOfDeadOwner(t *testing.T) {
+	st, _ := newStore(t)
+	ctx := context.Background()
+	const key = "v1/x/.trades.lock"
+	a, err := st.AcquireLease(ctx, key, "host pid 1", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alive := func(string) bool { return false }
+	if _, err := st.AcquireLeaseOr(ctx, key, "host pid 2", time.Hour, alive); !errors.Is(err, ErrLeaseHeld) {
+		t.Fatalf("a live owner's lease: %v, want ErrLeaseHeld", err)
+	}
+	var asked string
+	dead := func(owner string) bool { asked = owner; return owner == "host pid 1" }
+	b, err := st.AcquireLeaseOr(ctx, key, "host pid 2", time.Hour, dead)
+	if err != nil || asked != "host pid 1" {
+		t.Fatalf("a dead owner's lease: %v (asked about %q)", err, asked)
+	}
+	if err := a.Renew(ctx); !errors.Is(err, ErrLeaseLost) {
+		t.Errorf("the dead owner's Renew: %v, want ErrLeaseLost", err)
+	}
+	if _, err := st.AcquireLeaseOr(ctx, key, "host pid 3", time.Hour, dead); !errors.Is(err, ErrLeaseHeld) {
+		t.Errorf("the new holder's lease: %v, want ErrLeaseHeld", err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Error(err)
+	}
+}

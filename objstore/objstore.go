@@ -500,3 +500,37 @@ func (s *Store) putMultipart(ctx context.Context, key string, body io.Reader, si
 	}
 	return nil
 }
+
+// ListDir lists one level below prefix (relative to the Store's prefix,
+// normally ending in "/"): the objects directly in it and the names of the
+// "directories" (common prefixes up to the next "/") below it, each without
+// prefix and without a trailing slash, in key order. It is how a
+// file-system view of the bucket lists a directory without listing every
+// key beneath it.
+func (s *Store) ListDir(ctx context.Context, prefix string) (files []Info, dirs []string, err error) {
+	in := &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: aws.String(s.prefix + prefix), Delimiter: aws.String("/")}
+	if s.listPageSize > 0 {
+		in.MaxKeys = &s.listPageSize
+	}
+	p := s3.NewListObjectsV2Paginator(s.client, in)
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, nil, s.fail("list", prefix, err)
+		}
+		for _, o := range page.Contents {
+			files = append(files, Info{
+				Key:  strings.TrimPrefix(aws.ToString(o.Key), s.prefix),
+				Size: aws.ToInt64(o.Size),
+				ETag: aws.ToString(o.ETag),
+			})
+		}
+		for _, cp := range page.CommonPrefixes {
+			d := strings.TrimPrefix(aws.ToString(cp.Prefix), s.prefix+prefix)
+			if d = strings.TrimSuffix(d, "/"); d != "" {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	return files, dirs, nil
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/chronicle-archive/chronicle/ingest"
 	"github.com/chronicle-archive/chronicle/tardis"
 	"github.com/chronicle-archive/chronicle/termui"
+	"github.com/chronicle-archive/chronicle/vfs"
 )
 
 // batchOpts are the flags of an import of several files (docs/BATCH.md).
@@ -63,7 +64,8 @@ func isBatch(inputs []string, set map[string]bool) bool {
 // name/size/mtime skip is off.
 var storedOptions = []string{"force", "venue-id", "market-id", "price-scale", "size-scale", "segment-size", "checkpoint-every"}
 
-func runBatch(ctx context.Context, e *env, o *importOpts, base ingest.Options, set map[string]bool, args []string) error {
+func runBatch(ctx context.Context, a *app, o *importOpts, base ingest.Options, set map[string]bool, args []string) error {
+	e := a.e
 	if o.jobs < 0 {
 		return usagef("--jobs %d: must be at least 1 (0: the number of CPUs)", o.jobs)
 	}
@@ -91,7 +93,7 @@ func runBatch(ctx context.Context, e *env, o *importOpts, base ingest.Options, s
 	if sn > 1 {
 		inputs = batch.Shard(inputs, si, sn)
 	}
-	bo := batch.Options{Jobs: o.jobs, FailFast: o.failFast, Import: importer(base)}
+	bo := batch.Options{Jobs: o.jobs, FailFast: o.failFast, Import: importer(a, base)}
 	cheapSkip := !o.rehash
 	for _, f := range storedOptions {
 		cheapSkip = cheapSkip && !set[f]
@@ -167,7 +169,7 @@ type Input = batch.Input
 // importer is the batch's single-file import: ingest.Import with base's
 // options, or for Tardis's empty file of a day without data, a no-data
 // ledger entry.
-func importer(base ingest.Options) func(ctx context.Context, in Input, progress func(bytes, rows int64)) (batch.FileResult, error) {
+func importer(a *app, base ingest.Options) func(ctx context.Context, in Input, progress func(bytes, rows int64)) (batch.FileResult, error) {
 	return func(ctx context.Context, in Input, progress func(bytes, rows int64)) (batch.FileResult, error) {
 		r := batch.FileResult{DataType: in.Info.DataType, BytesIn: in.Size}
 		// A named pipe is read once, by the import: only a regular file
@@ -177,6 +179,9 @@ func importer(base ingest.Options) func(ctx context.Context, in Input, progress 
 			if err != nil {
 				return r, err
 			}
+			if empty && a.s3 != nil {
+				return r, a.s3NoData(ctx, base, in, &r)
+			}
 			if empty {
 				return r, recordNoData(base, in, &r)
 			}
@@ -184,12 +189,23 @@ func importer(base ingest.Options) func(ctx context.Context, in Input, progress 
 		o := base
 		o.Input = in.Path
 		o.Progress = func(read, _, rows int64) { progress(read, rows) }
-		res, err := ingest.Import(ctx, o)
+		var res *ingest.Result
+		var err error
+		already := false
+		if a.s3 != nil {
+			var guess *archive.Partition
+			if p, ok := namePartition(in, base.Stream); ok {
+				guess = &p
+			}
+			res, already, err = a.s3Import(ctx, o, guess)
+		} else {
+			res, err = ingest.Import(ctx, o)
+		}
 		if err != nil {
 			return r, err
 		}
 		r.DataType, r.Rows, r.Stream = res.DataType, res.Rows, res.Dir
-		if res.AlreadyImported {
+		if res.AlreadyImported || already {
 			r.Status = batch.AlreadyImported
 			return r, nil
 		}
@@ -247,7 +263,7 @@ func ledgerSkip(root, stream string, compress bool) func(Input) (batch.FileResul
 		if !ok {
 			return r, false
 		}
-		ents, err := os.ReadDir(p.LedgerDir(root))
+		ents, err := vfs.Default.ReadDir(p.LedgerDir(root))
 		if err != nil {
 			return r, false
 		}

@@ -42,6 +42,9 @@ func runCompress(a *app, name string, args []string) error {
 	if len(args) == 0 {
 		return usagef("compress needs a stream directory")
 	}
+	if err := a.refuseS3("compress"); err != nil {
+		return err
+	}
 	codec, err := ingest.CodecByName(name)
 	if err != nil {
 		return usagef("--codec: %v", err)

@@ -31,6 +31,9 @@ the file and offset) with that segment left as it was.
 			if len(args) == 0 {
 				return usagef("decompress needs a stream directory")
 			}
+			if err := a.refuseS3("decompress"); err != nil {
+				return err
+			}
 			dirs, err := resolveAll(a, args)
 			if err != nil {
 				return err

@@ -150,7 +150,7 @@ func runImport(a *app, o *importOpts, fs *pflag.FlagSet, pos []string) error {
 		return err
 	}
 	if isBatch(inputs, set) {
-		return runBatch(ctx, e, o, opts, set, inputs)
+		return runBatch(ctx, a, o, opts, set, inputs)
 	}
 	opts.Input = inputs[0]
 	if opts.Input == "-" {
@@ -163,13 +163,20 @@ func runImport(a *app, o *importOpts, fs *pflag.FlagSet, pos []string) error {
 	}
 	pr := newProgress(e, "importing")
 	opts.Progress = pr.update
-	res, err := ingest.Import(ctx, opts)
+	var res *ingest.Result
+	var err error
+	already := false
+	if a.s3 != nil {
+		res, already, err = a.s3Import(ctx, opts, singleGuess(o, opts.Input))
+	} else {
+		res, err = ingest.Import(ctx, opts)
+	}
 	pr.done()
 	if err != nil {
 		return err
 	}
 	switch {
-	case res.AlreadyImported:
+	case res.AlreadyImported || already:
 		fmt.Fprintf(e.stderr, "%s: already imported into %s (blake3 %.16s…); nothing changed (use --force to re-import)\n", inputs[0], res.Dir, res.FileHash)
 		return nil
 	case res.Compressed:

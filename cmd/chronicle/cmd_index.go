@@ -53,6 +53,9 @@ func (o *indexOpts) register(fs *pflag.FlagSet) {
 
 func runIndex(a *app, o *indexOpts, pos []string) error {
 	ctx, e := a.ctx, a.e
+	if err := a.refuseS3("index"); err != nil {
+		return err
+	}
 	if len(pos) != 1 {
 		return usagef("index needs one stream: a stream directory or VENUE/SYMBOL/TYPE")
 	}

@@ -52,7 +52,8 @@ func runLs(a *app, o *lsOpts, args []string) error {
 	if len(args) == 1 {
 		root = args[0]
 	}
-	e := a.e
+	e := *a.e
+	e.stdout = a.out()
 	streams, err := archive.List(nil, root)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/stream"
 	"github.com/chronicle-archive/chronicle/timespec"
+	"github.com/chronicle-archive/chronicle/vfs"
 )
 
 func init() { register(newVerifyCmd) }
@@ -66,9 +66,9 @@ func runVerify(a *app, o *verifyOpts, args []string) error {
 	}
 	var dirs []string
 	var err error
-	if _, serr := os.Stat(path); serr != nil && len(args) == 1 && !filepath.IsAbs(path) && !strings.HasPrefix(path, ".") {
+	if _, serr := vfs.Default.Stat(path); serr != nil && len(args) == 1 && !filepath.IsAbs(path) && !strings.HasPrefix(path, ".") {
 		dirs, err = a.resolve(path, timespec.Range{}) // VENUE/SYMBOL/TYPE
-	} else if st, serr := os.Stat(path); serr == nil && !st.IsDir() {
+	} else if st, serr := vfs.Default.Stat(path); serr == nil && !st.IsDir() {
 		err = fmt.Errorf("%s is a file: verify takes an archive root, a directory below it, a stream directory or VENUE/SYMBOL/TYPE", path)
 	} else {
 		dirs, err = archive.FindStreams(nil, path)
@@ -80,7 +80,8 @@ func runVerify(a *app, o *verifyOpts, args []string) error {
 		return fmt.Errorf("no streams under %s", path)
 	}
 	ctx := a.ctx
-	e := a.e
+	e := *a.e
+	e.stdout = a.out()
 	bad := 0
 	for _, dir := range dirs {
 		if err := ctx.Err(); err != nil {

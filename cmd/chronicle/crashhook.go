@@ -32,6 +32,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/chronicle-archive/chronicle/s3archive"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -169,4 +170,34 @@ func (f *crashFile) Sync() error {
 func (f *crashFile) Close() error {
 	f.c.op("close", f.Name())
 	return f.File.Close()
+}
+
+// CHRONICLE_CRASH_AT_PUT=N kills the process just before the Nth (from 0)
+// object an import publishes to an S3 archive: the version's files, then
+// its commit object, then the ledger entries.
+func init() {
+	s := os.Getenv("CHRONICLE_CRASH_AT_PUT")
+	if s == "" {
+		return
+	}
+	at, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || at < 0 {
+		fmt.Fprintf(os.Stderr, "chronicle-crashhook: bad CHRONICLE_CRASH_AT_PUT %q\n", s)
+		os.Exit(exitUsage)
+	}
+	s3CrashHook = func(arch *s3archive.Archive) {
+		var mu sync.Mutex
+		var n int64
+		arch.BeforePut = func(string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if n == at {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+				for {
+					time.Sleep(time.Second)
+				}
+			}
+			n++
+		}
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/chronicle-archive/chronicle/s3archive"
 	"github.com/chronicle-archive/chronicle/segment"
 )
 
@@ -53,10 +54,18 @@ type app struct {
 	// inRun is set once a command's own code runs: an error before that
 	// comes from cobra (unknown command, bad flag) and is a usage error.
 	inRun bool
+	// s3 is the archive when the root is s3://... (see s3.go).
+	s3 *s3archive.Archive
 }
 
-// root resolves --archive-root, $CHRONICLE_ARCHIVE, ./archive.
-func (a *app) root() string { return archiveRoot(a.e, a.rootFlag) }
+// root resolves --archive-root, $CHRONICLE_ARCHIVE, ./archive; an S3
+// archive's is its virtual root path.
+func (a *app) root() string {
+	if a.s3 != nil {
+		return a.s3.Root()
+	}
+	return archiveRoot(a.e, a.rootFlag)
+}
 
 // usageError marks a bad invocation (exit status 2).
 type usageError struct{ msg string }
@@ -92,8 +101,17 @@ func main() {
 func run(ctx context.Context, e *env, args []string) int {
 	a := &app{ctx: ctx, e: e}
 	root := newRoot(a)
-	root.SetArgs(args)
+	root.SetArgs(s3Args(args))
+	restore := func() {}
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		a.inRun = true
+		var err error
+		restore, err = a.openS3()
+		return err
+	}
 	cmd, err := root.ExecuteContextC(ctx)
+	restore()
+	e = a.e // with messages that show s3:// URLs
 	name := "chronicle"
 	if cmd != nil && cmd != root {
 		name = "chronicle " + cmd.Name()
@@ -156,7 +174,7 @@ func newRoot(a *app) *cobra.Command {
 	root.SetOut(a.e.stdout)
 	root.SetErr(a.e.stderr)
 	root.SetVersionTemplate("chronicle {{.Version}}\n")
-	root.PersistentFlags().StringVar(&a.rootFlag, "archive-root", "", "archive root `dir` (default $CHRONICLE_ARCHIVE, else ./archive)")
+	root.PersistentFlags().StringVar(&a.rootFlag, "archive-root", "", "archive root `dir`, or s3://BUCKET/PREFIX (docs/S3.md) (default $CHRONICLE_ARCHIVE, else ./archive)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err.Error()} })
 	root.SetHelpTemplate(helpTemplate)
 	root.SetUsageTemplate(helpTemplate)
