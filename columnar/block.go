@@ -32,10 +32,17 @@ const (
 
 // Extension record columns, after the common ones; then the fields'.
 const (
-	cExtFlags  = nCommon + iota // bytes: RecordHeader flags (low byte)
+	cExtFlags  = nCommon + iota // bytes: RecordHeader flags (low byte: flagExch, flagStreamSym)
 	cExtExch                    // delta: exchange_ts_ns, when present
 	cExtBitmap                  // bytes: presence bitmap
 	cExtScales                  // bytes: scale bytes
+)
+
+// The RecordHeader flags an extension record's flags column holds
+// (FORMAT.md): exchange_ts present, symbol taken from the stream.
+const (
+	flagExch      = 1
+	flagStreamSym = 2
 )
 
 // layout is the column list of a block whose predicted records are of one
@@ -365,8 +372,11 @@ func (e *encoder) pushExt(l *layout, cols []col) {
 	cols[cTS].u = append(cols[cTS].u, r.LocalTS)
 	var flags byte
 	if r.HasExchangeTS {
-		flags = 1
+		flags = flagExch
 		cols[cExtExch].u = append(cols[cExtExch].u, r.ExchangeTS)
+	}
+	if r.StreamSymbol {
+		flags |= flagStreamSym
 	}
 	cols[cExtFlags].b = append(cols[cExtFlags].b, flags)
 	bm := len(cols[cExtBitmap].b)
@@ -650,10 +660,11 @@ func (d *decoder) ext(dst []byte, cols []rcol, l *layout, seq uint64, room int) 
 	}
 	r.LocalTS = ts
 	flags, ok := cols[cExtFlags].bytes(1)
-	if !ok || flags[0] > 1 {
+	if !ok || flags[0]&^(flagExch|flagStreamSym) != 0 {
 		return dst, errShort
 	}
-	if flags[0] == 1 {
+	r.StreamSymbol = flags[0]&flagStreamSym != 0
+	if flags[0]&flagExch != 0 {
 		z, ok := cols[cExtExch].next()
 		if !ok {
 			return dst, errShort

@@ -105,6 +105,36 @@ func TestSamples(t *testing.T) {
 	}
 }
 
+// TestStreamSymbolSamples round-trips the record samples stored as an
+// import stores a one-symbol file, each record's symbol taken from the
+// stream (FORMAT.md flags bit 1): all predicted, none verbatim.
+func TestStreamSymbolSamples(t *testing.T) {
+	files, _ := filepath.Glob("testdata/samples/*.csv")
+	n := 0
+	for _, p := range files {
+		name := filepath.Base(p)
+		dt, ok := sampleType(name)
+		if !ok || dt.IsBook() {
+			continue
+		}
+		n++
+		t.Run(name, func(t *testing.T) {
+			for i, q := range writeSegments(t, 4096, importRecordsSym(p, dt, true)) {
+				if le.Uint16(q[segment.HeaderSize+segment.HeaderSize+2:])&flagStreamSym == 0 {
+					t.Fatalf("segment %d: first record without a stream symbol", i)
+				}
+				c := roundTrip(t, name+"/"+strconv.Itoa(i), q)
+				if v := verbatim(t, c); v != 0 {
+					t.Errorf("segment %d: %d records stored verbatim, want 0", i, v)
+				}
+			}
+		})
+	}
+	if n < 5 {
+		t.Fatalf("tested %d record samples, want at least 5", n)
+	}
+}
+
 // TestBookFile round-trips the repository's 50,011-row sample.
 func TestBookFile(t *testing.T) {
 	qs := writeSegments(t, 1<<20, importBook("../testdata/binance-futures_incremental_book_L2_2024-05-01_BTCUSDT.csv.gz"))

@@ -121,6 +121,13 @@ func importBook(path string) func(w *segment.Writer) error {
 
 // importRecords appends the rows of a Tardis file of type dt as records.
 func importRecords(path string, dt tardis.DataType) func(w *segment.Writer) error {
+	return importRecordsSym(path, dt, false)
+}
+
+// importRecordsSym is importRecords, with each record's symbol taken from
+// the stream (record.Record.StreamSymbol) when streamSym is set, as ingest
+// stores a one-symbol file.
+func importRecordsSym(path string, dt tardis.DataType, streamSym bool) func(w *segment.Writer) error {
 	return func(w *segment.Writer) error {
 		r, err := tardis.OpenRecords(path, dt, tardis.RecordOptions{})
 		if err != nil {
@@ -135,6 +142,7 @@ func importRecords(path string, dt tardis.DataType) func(w *segment.Writer) erro
 			} else if err != nil {
 				return err
 			}
+			rec.StreamSymbol = streamSym
 			if buf, err = record.Append(buf[:0], &rec); err != nil {
 				return err
 			}

@@ -32,6 +32,13 @@ import (
 // DefaultSegmentSize is the reference's segment size.
 const DefaultSegmentSize = 128 << 20
 
+// streamSymbols makes an import of a one-symbol file store its records
+// with their symbol taken from the stream (record.Record.StreamSymbol,
+// docs/FORMAT.md RecordHeader flags bit 1). Off until package stream's
+// readers fill the symbol in from meta.json (record.Record.SetSymbol):
+// without that, dump and export of such a stream would show no symbol.
+var streamSymbols = true
+
 // Options configure Import. The zero value of every field means its
 // documented default; Root and Input are required.
 type Options struct {
@@ -45,7 +52,8 @@ type Options struct {
 	Type string
 	// Venue, Symbol and Date default to the file name or path, then to the
 	// file's columns and first local_timestamp; a value that contradicts
-	// the columns is an error.
+	// the columns, or a Date that is not the first local_timestamp's UTC
+	// day, is an error.
 	Venue, Symbol, Date string
 	Stream              string // default: the data type's (trades, book, ...)
 
@@ -162,7 +170,10 @@ func Import(ctx context.Context, o Options) (*Result, error) {
 		next = func() (uint64, error) { err := r.Next(&ev); return ev.IngestTS, err }
 	} else {
 		grouped := tardis.GroupedSymbol(name.Symbol) || tardis.GroupedSymbol(o.Symbol)
-		r, err := tardis.OpenRecords(o.Input, dt, tardis.RecordOptions{Grouped: grouped, Hash: h})
+		// A one-symbol file repeats its symbol on every row: the records
+		// take it from the stream (meta.json's symbol) instead of storing
+		// it, which for quotes is 128 bytes a row instead of 192.
+		r, err := tardis.OpenRecords(o.Input, dt, tardis.RecordOptions{Grouped: grouped, Hash: h, StreamSymbol: streamSymbols})
 		if err != nil {
 			return nil, err
 		}

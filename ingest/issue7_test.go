@@ -329,7 +329,7 @@ func TestDateMustMatchTheData(t *testing.T) {
 	if err == nil {
 		t.Fatal("--date 2019-12-02 accepted for a 2019-12-01 file")
 	}
-	for _, want := range []string{filepath.Base(sample), "line ", "2019-12-01", "2019-12-02"} {
+	for _, want := range []string{filepath.Base(sample), ":2: local_timestamp", "2019-12-01", "2019-12-02"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}

@@ -24,9 +24,10 @@ type resolved struct {
 
 // resolve fills venue, symbol and date from the options, then the file
 // name and path, then the file's own columns, and checks them against the
-// columns and the date against the first record. In a grouped file
-// (OPTIONS, PERPETUALS, ...) every row has its own symbol: the partition's
-// is the file's.
+// columns and the date against the first record: a day's data starts on
+// its UTC day (and may run past midnight, as stream.Resolve expects). In a
+// grouped file (OPTIONS, PERPETUALS, ...) every row has its own symbol:
+// the partition's is the file's.
 func resolve(o *Options, dt tardis.DataType, ni tardis.FileInfo, in input, haveRow bool, firstTS uint64) (resolved, error) {
 	pick := func(flag, fromName, fromData, what, flagName string, same func(v, data string) bool) (string, error) {
 		v, src := flag, "--"+flagName
@@ -84,10 +85,11 @@ func resolve(o *Options, dt tardis.DataType, ni tardis.FileInfo, in input, haveR
 	if date == "" {
 		return resolved{}, fmt.Errorf("cannot tell the date of %s: pass --date YYYY-MM-DD", o.Input)
 	}
-	// A day's file holds the local timestamps of that UTC day.
+	// A day's file starts with the local timestamps of that UTC day. The
+	// first row is line 2, whatever a reader has read ahead.
 	if firstDay != "" && firstDay != date {
-		return resolved{}, fmt.Errorf("%s: line %d: the first local_timestamp (%d ns) is on %s (UTC), but %s says %s",
-			o.Input, in.Line(), firstTS, firstDay, src, date)
+		return resolved{}, &tardis.ParseError{File: o.Input, Line: 2, Field: "local_timestamp",
+			Value: strconv.FormatUint(firstTS/1000, 10), Err: otherDayError{firstDay, src, date}}
 	}
 	rv := resolved{p: archive.Partition{Venue: venue, Symbol: archive.SymbolCode(symbol), Date: date, Stream: o.Stream}, symbol: symbol}
 	if err := rv.p.Validate(); err != nil {
@@ -108,6 +110,15 @@ func resolve(o *Options, dt tardis.DataType, ni tardis.FileInfo, in input, haveR
 		rv.marketID = *o.MarketID
 	}
 	return rv, nil
+}
+
+// otherDayError: `x.csv:2: local_timestamp "1575244800000000": on
+// 2019-12-02 (UTC), but the file name says 2019-12-01`, as a flag that
+// contradicts the exchange or symbol column is an error.
+type otherDayError struct{ day, src, date string }
+
+func (e otherDayError) Error() string {
+	return "on " + e.day + " (UTC), but " + e.src + " says " + e.date
 }
 
 // utcDate is the UTC date of a timestamp in ns (see archive.NSTime).

@@ -23,8 +23,13 @@ const HeaderSize = 24
 // docs/FORMAT.md.
 const SchemaVersion = 1
 
-// flagExchangeTS is RecordHeader flags bit 0: exchange_ts_ns is present.
-const flagExchangeTS = 1
+// RecordHeader flags. Bit 0: exchange_ts_ns is present. Bit 1: the
+// record takes its symbol from its stream (see Record.StreamSymbol): field
+// 0's presence bit is clear and it has no bytes.
+const (
+	flagExchangeTS   = 1
+	flagStreamSymbol = 2
+)
 
 var le = binary.LittleEndian
 
@@ -33,7 +38,9 @@ var le = binary.LittleEndian
 // MaxLevels, a scale above 18, a negative value in an unsigned field, a
 // missing non-nullable field, an enum code that is not defined) and returns
 // an error wrapping ErrValue, with dst unchanged. The values of absent
-// fields, and ExchangeTS when !HasExchangeTS, are ignored.
+// fields, and ExchangeTS when !HasExchangeTS, are ignored. A record that
+// takes its symbol from its stream (StreamSymbol) is written with flags
+// bit 1 and no symbol, whatever field 0 holds.
 // Append does not allocate when dst has room.
 func Append(dst []byte, r *Record) ([]byte, error) {
 	t := r.Type
@@ -44,94 +51,111 @@ func Append(dst []byte, r *Record) ([]byte, error) {
 		return dst, fmt.Errorf("%w: %s: %d values and %d presence flags for %d fields (use Reset)",
 			ErrValue, t.Name, len(r.Fields), len(r.Present), len(t.Fields))
 	}
+	nf := len(t.Fields)
+	nb := (nf + 7) / 8
+	nsc := 0
+	for i := range t.Fields {
+		nsc += scaleBytes(t.Fields[i].Kind)
+	}
+	// One pass: the bitmap and scales sit at fixed offsets after the
+	// header, the values are appended behind them in field order.
 	start := len(dst)
+	bm := start + HeaderSize
+	sc := bm + nb
+	for n := HeaderSize + nb + nsc; n > 0; n -= len(zeros) {
+		dst = append(dst, zeros[:min(n, len(zeros))]...)
+	}
 	var flags uint16
-	var ets uint64
 	if r.HasExchangeTS {
-		flags, ets = flagExchangeTS, r.ExchangeTS
+		flags = flagExchangeTS
+		le.PutUint64(dst[start+16:], r.ExchangeTS)
 	}
-	dst = le.AppendUint16(dst, SchemaVersion)
-	dst = le.AppendUint16(dst, flags)
-	dst = le.AppendUint32(dst, 0) // record_len, set at the end
-	dst = le.AppendUint64(dst, r.LocalTS)
-	dst = le.AppendUint64(dst, ets)
-	bitmap := len(dst)
-	for range (len(t.Fields) + 7) / 8 {
-		dst = append(dst, 0)
-	}
-	// Presence bits and scales first: they come before the values.
-	for i, f := range t.Fields {
-		v, p := &r.Fields[i], r.Present[i]
-		if p {
-			dst[bitmap+i/8] |= 1 << (i % 8)
-		} else if !f.Nullable {
-			return dst[:start], valueErr(t, f, "missing (the field is not nullable)")
+	if r.StreamSymbol {
+		if !t.HasSymbol() {
+			return dst[:start], fmt.Errorf("%w: %s: a stream symbol, but the type has no symbol field", ErrValue, t.Name)
 		}
-		switch f.Kind {
-		case Decimal:
-			var s uint8
-			if p {
-				if v.Scale > decimal.MaxScale {
-					return dst[:start], valueErr(t, f, "scale %d above %d", v.Scale, decimal.MaxScale)
-				}
-				if v.I < 0 && !f.Signed {
-					return dst[:start], valueErr(t, f, "negative mantissa %d in an unsigned field", v.I)
-				}
-				s = v.Scale
-			}
-			dst = append(dst, s)
-		case Levels:
-			var s1, s2 uint8
-			if p {
-				if v.Scale > decimal.MaxScale || v.Scale2 > decimal.MaxScale {
-					return dst[:start], valueErr(t, f, "scales %d/%d above %d", v.Scale, v.Scale2, decimal.MaxScale)
-				}
-				s1, s2 = v.Scale, v.Scale2
-			}
-			dst = append(dst, s1, s2)
-		}
+		flags |= flagStreamSymbol
 	}
-	for i, f := range t.Fields {
+	le.PutUint16(dst[start:], SchemaVersion)
+	le.PutUint16(dst[start+2:], flags)
+	le.PutUint64(dst[start+8:], r.LocalTS)
+	for i := range t.Fields {
+		f := &t.Fields[i]
+		v := &r.Fields[i]
+		if i == 0 && r.StreamSymbol {
+			continue // bit clear, no bytes
+		}
 		if !r.Present[i] {
+			if !f.Nullable {
+				return dst[:start], valueErr(t, *f, "missing (the field is not nullable)")
+			}
+			sc += scaleBytes(f.Kind) // an absent field's scales stay 0
 			continue
 		}
-		v := &r.Fields[i]
+		dst[bm+i/8] |= 1 << (i % 8)
 		switch f.Kind {
 		case Time:
 			dst = le.AppendUint64(dst, v.U)
 		case Decimal:
+			if v.Scale > decimal.MaxScale {
+				return dst[:start], valueErr(t, *f, "scale %d above %d", v.Scale, decimal.MaxScale)
+			}
+			if v.I < 0 && !f.Signed {
+				return dst[:start], valueErr(t, *f, "negative mantissa %d in an unsigned field", v.I)
+			}
+			dst[sc] = v.Scale
+			sc++
 			dst = le.AppendUint64(dst, uint64(v.I))
 		case Side:
 			if SideName(v.U) == "" {
-				return dst[:start], valueErr(t, f, "side code %d is not buy (1), sell (2) or unknown (3)", v.U)
+				return dst[:start], valueErr(t, *f, "side code %d is not buy (1), sell (2) or unknown (3)", v.U)
 			}
 			dst = append(dst, byte(v.U))
 		case OptionType:
 			if OptionTypeName(v.U) == "" {
-				return dst[:start], valueErr(t, f, "option type code %d is not call (1) or put (2)", v.U)
+				return dst[:start], valueErr(t, *f, "option type code %d is not call (1) or put (2)", v.U)
 			}
 			dst = append(dst, byte(v.U))
 		case String:
 			if len(v.B) > MaxString {
-				return dst[:start], valueErr(t, f, "%d bytes, more than %d", len(v.B), MaxString)
+				return dst[:start], valueErr(t, *f, "%d bytes, more than %d", len(v.B), MaxString)
 			}
 			dst = le.AppendUint16(dst, uint16(len(v.B)))
 			dst = append(dst, v.B...)
 		case Levels:
-			if len(v.L) > MaxLevels {
-				return dst[:start], valueErr(t, f, "%d levels, more than %d", len(v.L), MaxLevels)
+			if v.Scale > decimal.MaxScale || v.Scale2 > decimal.MaxScale {
+				return dst[:start], valueErr(t, *f, "scales %d/%d above %d", v.Scale, v.Scale2, decimal.MaxScale)
 			}
+			if len(v.L) > MaxLevels {
+				return dst[:start], valueErr(t, *f, "%d levels, more than %d", len(v.L), MaxLevels)
+			}
+			dst[sc], dst[sc+1] = v.Scale, v.Scale2
+			sc += 2
 			dst = le.AppendUint16(dst, uint16(len(v.L)))
 			for _, l := range v.L {
 				dst = le.AppendUint64(dst, l.Price)
 				dst = le.AppendUint64(dst, l.Size)
 			}
 		default:
-			return dst[:start], valueErr(t, f, "unknown kind %d", f.Kind)
+			return dst[:start], valueErr(t, *f, "unknown kind %d", f.Kind)
 		}
 	}
 	le.PutUint32(dst[start+4:], uint32(len(dst)-start))
 	return dst, nil
+}
+
+// zeros fills the header, bitmap and scales before they are set.
+var zeros [64]byte
+
+// scaleBytes is how many scale bytes a field of kind k has.
+func scaleBytes(k Kind) int {
+	switch k {
+	case Decimal:
+		return 1
+	case Levels:
+		return 2
+	}
+	return 0
 }
 
 // Decode decodes a payload of type t into r, reusing r's buffers. It checks
@@ -153,8 +177,12 @@ func Decode(t *Type, payload []byte, r *Record) error {
 		return malformed(t, 0, "schema_version %d, want %d", v, SchemaVersion)
 	}
 	flags := le.Uint16(p[2:])
-	if flags&^flagExchangeTS != 0 {
+	if flags&^(flagExchangeTS|flagStreamSymbol) != 0 {
 		return malformed(t, 2, "flags %#04x: undefined bits set", flags)
+	}
+	r.StreamSymbol = flags&flagStreamSymbol != 0
+	if r.StreamSymbol && !t.HasSymbol() {
+		return malformed(t, 2, "flags %#04x: a stream symbol, but the type has no symbol field", flags)
 	}
 	if n := le.Uint32(p[4:]); uint64(n) != uint64(len(p)) {
 		return malformed(t, 4, "record_len %d, payload is %d bytes", n, len(p))
@@ -177,7 +205,12 @@ func Decode(t *Type, payload []byte, r *Record) error {
 	}
 	for i, f := range t.Fields {
 		r.Present[i] = bitmap[i/8]>>(i%8)&1 != 0
-		if !r.Present[i] && !f.Nullable {
+		switch {
+		case i == 0 && r.StreamSymbol:
+			if r.Present[0] {
+				return malformed(t, off, "%s: present, but flags say it is the stream's", f.Name)
+			}
+		case !r.Present[i] && !f.Nullable:
 			return malformed(t, off+i/8, "%s: absent, but it is not nullable", f.Name)
 		}
 	}
@@ -269,6 +302,22 @@ func Decode(t *Type, payload []byte, r *Record) error {
 		return malformed(t, off, "%d trailing bytes", len(p)-off)
 	}
 	return nil
+}
+
+// HasSymbol tells whether field 0 of t is the String "symbol", which a
+// record may take from its stream (Record.StreamSymbol). Every extension
+// type of the table has one.
+func (t *Type) HasSymbol() bool {
+	return !t.Reference && len(t.Fields) > 0 && t.Fields[0].Name == "symbol" && t.Fields[0].Kind == String
+}
+
+// SetSymbol sets r's symbol field (field 0, see HasSymbol) to sym and marks
+// it present: a reader fills in the stream's symbol (meta.json "symbol")
+// of a record Decode returned with StreamSymbol set. StreamSymbol stays
+// set, so Append still gives the stored bytes.
+func (r *Record) SetSymbol(sym string) {
+	r.Fields[0].B = append(r.Fields[0].B[:0], sym...)
+	r.Present[0] = true
 }
 
 // SideName returns the Tardis spelling of a side code ("buy", "sell",

@@ -86,6 +86,12 @@ func roundTripCases() []struct {
 			"symbol": str("BTC-29MAR24-50000-C"), "type": code(OptionCall), "strike_price": dec("50000"),
 			"expiration": code(1711699200000000 * us), "underlying_index": str("SYN.BTC-29MAR24"),
 			"delta": dec("0"), "theta": decRaw(math.MinInt64, 0)})},
+		{"trade, symbol from the stream", streamSymbol(build(Trade, 1575158401234000, 1575158401230000, map[string]Value{
+			"symbol": str("BTCUSDT"), "id": str("213012234"), "side": code(SideBuy),
+			"price": dec("7540.11"), "amount": dec("0.002")}))},
+		{"quote, symbol from the stream", streamSymbol(build(Quote, 1582329603502092*us, 1582329601096000*us, map[string]Value{
+			"symbol": str("BTCUSDT"), "ask_amount": dec("0.84"), "ask_price": dec("9682"),
+			"bid_price": dec("9681.92"), "bid_amount": dec("0.67")}))},
 	}
 }
 
@@ -130,6 +136,63 @@ func TestRoundTrip(t *testing.T) {
 	for _, typ := range All() {
 		if !typ.Reference && !seen[typ] {
 			t.Errorf("no round-trip case for %s", typ.Name)
+		}
+	}
+}
+
+// TestStreamSymbol: a record that takes its symbol from its stream stores
+// no symbol (flags bit 1, presence bit 0 clear), decodes with the field
+// absent, and once SetSymbol fills it in reads as the record with its
+// symbol while still encoding to the stored bytes.
+func TestStreamSymbol(t *testing.T) {
+	for _, c := range []struct {
+		full *Record
+		size int // stored payload bytes: at most 64 fit one 64-byte block
+	}{
+		{build(Quote, 1582329603502092*us, 1582329601096000*us, map[string]Value{
+			"symbol": str("BTCUSDT"), "ask_amount": dec("0.84"), "ask_price": dec("9682"),
+			"bid_price": dec("9681.92"), "bid_amount": dec("0.67")}), 70 - 9},
+		{build(Trade, 1575158401234000, -1, map[string]Value{
+			"symbol": str("BTCUSDT"), "id": str("742450335"), "side": code(SideBuy),
+			"price": dec("60000.1"), "amount": dec("0.013")}), 64 - 9},
+		{build(BookSnapshot, 1, 1, map[string]Value{"symbol": str("S"), "asks": lv(1, 1, Level{Price: 1, Size: 2}), "bids": lv(1, 1)}), 0},
+	} {
+		name := c.full.Type.Name
+		full, err := Append(nil, c.full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Field 0 is ignored, whatever it holds.
+		c.full.StreamSymbol = true
+		stored, err := Append(nil, c.full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.full.StreamSymbol = false
+		sym := c.full.Fields[0].B
+		if want := len(full) - 2 - len(sym); len(stored) != want || c.size != 0 && len(stored) != c.size {
+			t.Fatalf("%s: %d bytes stored, want %d", name, len(stored), want)
+		}
+		if stored[2]&2 == 0 || stored[HeaderSize]&1 != 0 {
+			t.Fatalf("%s: flags %#x, bitmap %#x: want flags bit 1 set and presence bit 0 clear", name, stored[2], stored[HeaderSize])
+		}
+		var d Record
+		if err := Decode(c.full.Type, stored, &d); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !d.StreamSymbol || d.Present[0] || len(d.Fields[0].B) != 0 {
+			t.Fatalf("%s: decoded stream symbol %v, symbol present %v %q", name, d.StreamSymbol, d.Present[0], d.Fields[0].B)
+		}
+		d.SetSymbol(string(sym))
+		if j1, j2 := AppendJSON(nil, c.full), AppendJSON(nil, &d); !bytes.Equal(j1, j2) {
+			t.Fatalf("%s: JSON after SetSymbol\n got %s\nwant %s", name, j2, j1)
+		}
+		if again, err := Append(nil, &d); err != nil || !bytes.Equal(again, stored) {
+			t.Fatalf("%s: re-encoding after SetSymbol differs (%v)", name, err)
+		}
+		// A record with its own symbol is not a stream symbol one.
+		if err := Decode(c.full.Type, full, &d); err != nil || d.StreamSymbol {
+			t.Fatalf("%s: full record decodes with stream symbol %v (%v)", name, d.StreamSymbol, err)
 		}
 	}
 }
@@ -202,6 +265,12 @@ func TestAppendRefuses(t *testing.T) {
 			build(OptionsChain, 1, 1, map[string]Value{"symbol": str("S"), "type": code(OptionPut), "strike_price": dec("-1"),
 				"expiration": code(1), "underlying_index": str("U")})},
 		{"BookEvent", "book_event is not a record-table payload", &Record{Type: BookEvent}},
+		{"stream symbol without a symbol field", "nosymbol: a stream symbol, but the type has no symbol field", func() *Record {
+			r := build(&Type{ID: 0x2fff, Name: "nosymbol", Fields: []Field{{Name: "price", Kind: Decimal}}}, 1, -1,
+				map[string]Value{"price": dec("1")})
+			r.StreamSymbol = true
+			return r
+		}()},
 		{"no type", "without a type", &Record{}},
 		{"not Reset", "0 values", &Record{Type: Trade}},
 	} {
@@ -251,7 +320,8 @@ func TestDecodeRefuses(t *testing.T) {
 	}{
 		{"schema version 0", Trade, refTrade, func(b []byte) []byte { put(b, 0, 0); return b }, "schema_version 0"},
 		{"schema version 2", Trade, refTrade, func(b []byte) []byte { put(b, 0, 2); return b }, "schema_version 2"},
-		{"flags bit 1", Trade, refTrade, func(b []byte) []byte { put(b, 2, 3); return b }, "flags"},
+		{"flags bit 2", Trade, refTrade, func(b []byte) []byte { put(b, 2, 5); return b }, "flags 0x0005: undefined"},
+		{"stream symbol, symbol present too", Trade, refTrade, func(b []byte) []byte { put(b, 2, 3); return b }, "symbol: present, but flags say it is the stream's"},
 		{"flags bit 15", Trade, refTrade, func(b []byte) []byte { put(b, 3, 0x80); return b }, "flags"},
 		{"record_len short", Trade, refTrade, func(b []byte) []byte { put(b, 4, 55); return b }, "record_len 55"},
 		{"record_len long", Trade, refTrade, func(b []byte) []byte { put(b, 4, 57); return b }, "record_len 57"},

@@ -43,13 +43,21 @@ func goldens() []struct {
 		{Quote, `record 1: binance-futures_quotes_2020-02-22_BTCUSDT row 1, all four
 # present (bitmap 0x1f), ask first as in Tardis's columns. record 2: asks
 # absent (bitmap 0x19: symbol, bid_price, bid_amount), their scales 0 and
-# no value bytes; bid_amount 0 is present and 0, not absent.`,
+# no value bytes; bid_amount 0 is present and 0, not absent. record 3:
+# record 1 as an import of a one-symbol file stores it, its symbol taken
+# from the stream (meta.json "symbol"): flags 0x0003 (bit 1 set), presence
+# bit 0 clear (bitmap 0x1e), no symbol bytes: 61 bytes, not 70, so the
+# record with its 64-byte message header takes 128 bytes of a segment, not
+# 192.`,
 			[]*Record{
 				build(Quote, 1582329603502092*us, 1582329601096000*us, map[string]Value{
 					"symbol": str("BTCUSDT"), "ask_amount": dec("0.84"), "ask_price": dec("9682"),
 					"bid_price": dec("9681.92"), "bid_amount": dec("0.67")}),
 				build(Quote, 1582329603522418*us, 1582329603401000*us, map[string]Value{
 					"symbol": str("BTCUSDT"), "bid_price": dec("9681.83"), "bid_amount": dec("0")}),
+				streamSymbol(build(Quote, 1582329603502092*us, 1582329601096000*us, map[string]Value{
+					"symbol": str("BTCUSDT"), "ask_amount": dec("0.84"), "ask_price": dec("9682"),
+					"bid_price": dec("9681.92"), "bid_amount": dec("0.67")})),
 			}},
 		{BookTicker, `same layout as quote under its own type id 0x2003: bid side
 # absent (bitmap 0x07: symbol, ask_amount, ask_price), exchange_ts absent.`,
@@ -195,7 +203,11 @@ func annotate(t *testing.T, typ *Type, b []byte) string {
 	}
 	sb.WriteString("# RecordHeader\n")
 	field(2, "schema_version %d", SchemaVersion)
-	field(2, "flags (bit 0: exchange_ts present) = %v", r.HasExchangeTS)
+	if r.StreamSymbol {
+		field(2, "flags (bit 0: exchange_ts present) = %v, bit 1: the symbol is the stream's", r.HasExchangeTS)
+	} else {
+		field(2, "flags (bit 0: exchange_ts present) = %v", r.HasExchangeTS)
+	}
 	field(4, "record_len %d", len(b))
 	field(8, "local_ts_ns %d", r.LocalTS)
 	field(8, "exchange_ts_ns %d", r.ExchangeTS)
@@ -204,6 +216,9 @@ func annotate(t *testing.T, typ *Type, b []byte) string {
 		if r.Present[i] {
 			present = append(present, f.Name)
 		}
+	}
+	if r.StreamSymbol {
+		present = append([]string{"(not symbol: the stream's)"}, present...)
 	}
 	field((len(typ.Fields)+7)/8, "presence bitmap: %s", strings.Join(present, " "))
 	for i, f := range typ.Fields {

@@ -56,6 +56,13 @@ func build(t *Type, localTS uint64, exchangeTS int64, fields map[string]Value) *
 	return r
 }
 
+// streamSymbol returns r marked as taking its symbol from its stream, its
+// symbol field cleared, as Decode returns it.
+func streamSymbol(r *Record) *Record {
+	r.StreamSymbol, r.Present[0], r.Fields[0] = true, false, Value{}
+	return r
+}
+
 // sameRecord reports how a and b differ in what they mean (members a
 // field's kind does not use, and values of absent fields, are ignored).
 func sameRecord(a, b *Record) string {
@@ -67,7 +74,13 @@ func sameRecord(a, b *Record) string {
 		return fmt.Sprintf("timestamps %d/%d/%v vs %d/%d/%v", a.LocalTS, a.ExchangeTS, a.HasExchangeTS,
 			b.LocalTS, b.ExchangeTS, b.HasExchangeTS)
 	}
+	if a.StreamSymbol != b.StreamSymbol {
+		return fmt.Sprintf("stream symbol %v vs %v", a.StreamSymbol, b.StreamSymbol)
+	}
 	for i, f := range a.Type.Fields {
+		if a.StreamSymbol && i == 0 {
+			continue // Append ignores field 0
+		}
 		if a.Present[i] != b.Present[i] {
 			return fmt.Sprintf("%s: present %v vs %v", f.Name, a.Present[i], b.Present[i])
 		}

@@ -97,6 +97,12 @@ type Record struct {
 	ExchangeTS uint64 // ns; meaningful when HasExchangeTS
 	// HasExchangeTS is false when the Tardis timestamp cell was empty.
 	HasExchangeTS bool
+	// StreamSymbol: the record takes its symbol from its stream and stores
+	// none (RecordHeader flags bit 1), as an importer writes the records of
+	// a one-symbol file, where every row repeats it. Decode then leaves the
+	// symbol field absent for the reader to fill in (SetSymbol); Append
+	// ignores field 0. Only for types with a symbol field (HasSymbol).
+	StreamSymbol bool
 	// Present[i] tells whether Fields[i] is present (always true for a
 	// field that is not Nullable).
 	Present []bool
@@ -106,7 +112,7 @@ type Record struct {
 // Reset sizes r for t, keeping its buffers.
 func (r *Record) Reset(t *Type) {
 	r.Type = t
-	r.LocalTS, r.ExchangeTS, r.HasExchangeTS = 0, 0, false
+	r.LocalTS, r.ExchangeTS, r.HasExchangeTS, r.StreamSymbol = 0, 0, false, false
 	n := len(t.Fields)
 	if cap(r.Fields) < n {
 		r.Fields = make([]Value, n)
@@ -115,9 +121,17 @@ func (r *Record) Reset(t *Type) {
 	r.Fields, r.Present = r.Fields[:n], r.Present[:n]
 	for i := range r.Fields {
 		v := &r.Fields[i]
-		*v = Value{B: v.B[:0], L: v.L[:0]}
-		r.Present[i] = false
+		v.U, v.I, v.Scale, v.Scale2 = 0, 0, 0, 0
+		// Emptied only when not empty: a slice store has a write-barrier
+		// check, and this runs for every field of every row.
+		if len(v.B) != 0 {
+			v.B = v.B[:0]
+		}
+		if len(v.L) != 0 {
+			v.L = v.L[:0]
+		}
 	}
+	clear(r.Present)
 }
 
 // Field returns the index of the field named name, or -1.

@@ -11,8 +11,8 @@ import (
 // recordDecoder is record.Decode planned once per type: the same checks
 // and the same Record, in one pass over the fields, writing each Value
 // once instead of clearing them all first (record.Reset) and walking the
-// field list three times. A replay decodes every record: record.Decode was
-// its largest cost, more than the CRC. It accepts exactly what record.Decode
+// field list three times. A replay decodes every record, so this is its
+// largest cost after the CRC. It accepts exactly what record.Decode
 // accepts: on any doubt it returns false and the caller runs record.Decode,
 // which gives the error (TestRecordDecoderAgrees compares the two on every
 // sample and on damaged payloads). A type it cannot plan (more than 64
@@ -105,9 +105,18 @@ func (d *recordDecoder) decode(p []byte, r *record.Record) bool {
 	le := binary.LittleEndian
 	flags := le.Uint16(p[2:])
 	ets := le.Uint64(p[16:])
-	if le.Uint16(p) != payloadSchema || flags&^1 != 0 || uint64(le.Uint32(p[4:])) != uint64(len(p)) ||
+	if le.Uint16(p) != payloadSchema || flags&^3 != 0 || uint64(le.Uint32(p[4:])) != uint64(len(p)) ||
 		flags&1 == 0 && ets != 0 {
 		return false
+	}
+	// flags bit 1: the symbol (field 0) is the stream's, its bit clear.
+	streamSym := flags&2 != 0
+	need, all := d.need, d.all
+	if streamSym {
+		if !d.t.HasSymbol() {
+			return false
+		}
+		need, all = need&^1, all&^1
 	}
 	off := 24
 	if len(p)-off < d.nb+d.scales {
@@ -117,7 +126,7 @@ func (d *recordDecoder) decode(p []byte, r *record.Record) bool {
 	for j := range d.nb {
 		bm |= uint64(p[off+j]) << (8 * j)
 	}
-	if bm&^d.all != 0 || d.need&^bm != 0 {
+	if bm&^all != 0 || need&^bm != 0 {
 		return false
 	}
 	off += d.nb
@@ -125,6 +134,7 @@ func (d *recordDecoder) decode(p []byte, r *record.Record) bool {
 	off += d.scales
 	nf := len(d.fields)
 	r.Type, r.LocalTS, r.ExchangeTS, r.HasExchangeTS = d.t, le.Uint64(p[8:]), ets, flags&1 != 0
+	r.StreamSymbol = streamSym
 	if cap(r.Fields) < nf || cap(r.Present) < nf {
 		r.Fields, r.Present = make([]record.Value, nf), make([]bool, nf)
 	}
@@ -232,18 +242,28 @@ func (d *recordDecoder) decodeTrade(p []byte, r *record.Record) bool {
 		return false
 	}
 	flags, ets := le.Uint16(p[2:]), le.Uint64(p[16:])
-	if le.Uint16(p) != payloadSchema || flags&^1 != 0 || uint64(le.Uint32(p[4:])) != uint64(len(p)) ||
-		flags&1 == 0 && ets != 0 || p[24] != 0x1f || p[25] > decimal.MaxScale || p[26] > decimal.MaxScale {
+	// flags bit 1: the symbol is the stream's, its presence bit clear
+	// and no bytes.
+	streamSym := flags&2 != 0
+	bitmap := byte(0x1f)
+	if streamSym {
+		bitmap = 0x1e
+	}
+	if le.Uint16(p) != payloadSchema || flags&^3 != 0 || uint64(le.Uint32(p[4:])) != uint64(len(p)) ||
+		flags&1 == 0 && ets != 0 || p[24] != bitmap || p[25] > decimal.MaxScale || p[26] > decimal.MaxScale {
 		return false
 	}
 	off := fixed
-	n1 := int(le.Uint16(p[off:]))
-	off += 2
-	if len(p)-off < n1+2 {
-		return false
+	var sym []byte
+	if !streamSym {
+		n1 := int(le.Uint16(p[off:]))
+		off += 2
+		if len(p)-off < n1+2 {
+			return false
+		}
+		sym = p[off : off+n1]
+		off += n1
 	}
-	sym := p[off : off+n1]
-	off += n1
 	n2 := int(le.Uint16(p[off:]))
 	off += 2
 	if len(p)-off != n2+17 { // the id, side, price and amount, and nothing after
@@ -255,36 +275,30 @@ func (d *recordDecoder) decodeTrade(p []byte, r *record.Record) bool {
 	if !sideOK[side] || price < 0 || amount < 0 {
 		return false
 	}
-	// Stores only where something changes: the slice and pointer stores
-	// cost more than the loads that skip them.
-	if r.Type != d.t {
-		r.Type = d.t
+	r.Type, r.LocalTS, r.ExchangeTS, r.HasExchangeTS = d.t, le.Uint64(p[8:]), ets, flags&1 != 0
+	r.StreamSymbol = streamSym
+	if cap(r.Fields) < 5 || cap(r.Present) < 5 {
+		r.Fields, r.Present = make([]record.Value, 5), make([]bool, 5)
 	}
-	r.LocalTS, r.ExchangeTS, r.HasExchangeTS = le.Uint64(p[8:]), ets, flags&1 != 0
-	if len(r.Fields) != 5 || len(r.Present) != 5 {
-		if cap(r.Fields) < 5 || cap(r.Present) < 5 {
-			r.Fields, r.Present = make([]record.Value, 5), make([]bool, 5)
-		}
-		r.Fields, r.Present = r.Fields[:5], r.Present[:5]
-	}
-	pr := (*[5]bool)(r.Present)
-	pr[0], pr[1], pr[2], pr[3], pr[4] = true, true, true, true, true
-	f := (*[5]record.Value)(r.Fields)
+	r.Fields, r.Present = r.Fields[:5], r.Present[:5]
+	pr := r.Present[:5]
+	pr[0], pr[1], pr[2], pr[3], pr[4] = !streamSym, true, true, true, true
+	f := r.Fields[:5]
 	for i := range f {
-		if len(f[i].L) != 0 {
-			f[i].L = f[i].L[:0]
+		v := &f[i]
+		v.U, v.I, v.Scale, v.Scale2 = 0, 0, 0, 0
+		if len(v.B) != 0 && i >= 2 {
+			v.B = v.B[:0]
 		}
-		if i >= 2 && len(f[i].B) != 0 {
-			f[i].B = f[i].B[:0]
+		if len(v.L) != 0 {
+			v.L = v.L[:0]
 		}
 	}
-	f[0].U, f[0].I, f[0].Scale, f[0].Scale2 = 0, 0, 0, 0
-	f[1].U, f[1].I, f[1].Scale, f[1].Scale2 = 0, 0, 0, 0
-	f[2].U, f[2].I, f[2].Scale, f[2].Scale2 = uint64(side), 0, 0, 0
-	f[3].U, f[3].I, f[3].Scale, f[3].Scale2 = 0, price, p[25], 0
-	f[4].U, f[4].I, f[4].Scale, f[4].Scale2 = 0, amount, p[26], 0
 	setBytes(&f[0].B, sym)
 	setBytes(&f[1].B, id)
+	f[2].U = uint64(side)
+	f[3].I, f[3].Scale = price, p[25]
+	f[4].I, f[4].Scale = amount, p[26]
 	return true
 }
 

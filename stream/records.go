@@ -17,6 +17,7 @@ type Records struct {
 	t   *record.Type
 	dec *recordDecoder
 	rec record.Record
+	sym string // meta.json's symbol: that of records that take it from the stream
 }
 
 // OpenRecords opens a stream of any record type but BookEvent (OpenEvents
@@ -35,7 +36,11 @@ func OpenRecords(fsys vfs.FS, dir string) (*Records, error) {
 		s.Close()
 		return nil, err
 	}
-	return &Records{s: s, t: t, dec: newRecordDecoder(t)}, nil
+	r := &Records{s: s, t: t, dec: newRecordDecoder(t)}
+	if m := s.Meta(); m != nil {
+		r.sym = m.Symbol
+	}
+	return r, nil
 }
 
 // Type is the stream's record type.
@@ -60,6 +65,12 @@ func (r *Records) Next() (*record.Record, error) {
 		if err := checkRecord(r.t, rec.TypeID, rec.Timestamp, rec.Payload, &r.rec); err != nil {
 			return nil, r.s.Corrupt(err)
 		}
+	}
+	if r.rec.StreamSymbol {
+		if r.sym == "" {
+			return nil, r.s.Corrupt(fmt.Errorf("the record takes its symbol from the stream, but meta.json names no symbol"))
+		}
+		r.rec.SetSymbol(r.sym)
 	}
 	return &r.rec, nil
 }

@@ -51,7 +51,13 @@ type checker struct {
 // a BookEvent's levels, or one row per extension record.
 func (c *checker) check(t *record.Type, rec *segment.Record) (int64, error) {
 	if !t.Reference {
-		return 1, checkRecord(t, rec.TypeID, rec.Timestamp, rec.Payload, &c.rec)
+		if err := checkRecord(t, rec.TypeID, rec.Timestamp, rec.Payload, &c.rec); err != nil {
+			return 1, err
+		}
+		if c.rec.StreamSymbol && c.m != nil && c.m.Symbol == "" {
+			return 1, fmt.Errorf("the record takes its symbol from the stream, but meta.json names no symbol")
+		}
+		return 1, nil
 	}
 	if rec.TypeID != protocol.TypeBookEvent {
 		return 0, fmt.Errorf("type_id 0x%04x, want BookEvent 0x%04x", rec.TypeID, protocol.TypeBookEvent)

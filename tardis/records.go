@@ -38,6 +38,11 @@ type RecordOptions struct {
 	// Hash, when set, receives the raw input bytes as they are read, as
 	// Options.Hash does for EventReader.
 	Hash io.Writer
+	// StreamSymbol, for a file that is not grouped, sets each record's
+	// StreamSymbol instead of copying its symbol into it: an importer that
+	// stores the symbol once for the stream (meta.json) needs no copy per
+	// row. Every row's symbol is checked as always; Symbol returns it.
+	StreamSymbol bool
 }
 
 // RecordReader reads the rows of a Tardis CSV file of one data type (any
@@ -57,6 +62,7 @@ type RecordReader struct {
 	c        *csvReader
 	dt       DataType
 	grouped  bool
+	sameSym  bool // !grouped && StreamSymbol: records take the stream's symbol
 	exchCol  int
 	tsCol    int
 	locCol   int
@@ -114,6 +120,7 @@ func checkRecordType(dt DataType) error {
 
 func newRecordReader(c *csvReader, dt DataType, opts RecordOptions) (*RecordReader, error) {
 	r := &RecordReader{c: c, dt: dt, grouped: opts.Grouped || dt.Record == record.OptionsChain}
+	r.sameSym = opts.StreamSymbol && !r.grouped && dt.Record.HasSymbol()
 	cols, err := r.mapColumns()
 	if err != nil {
 		c.Close()
@@ -240,7 +247,7 @@ func (r *RecordReader) next(rec *record.Record) error {
 			return err
 		}
 		rec.Reset(r.dt.Record)
-		if bytes.IndexByte(line, '"') < 0 && r.fastRow(line, rec) {
+		if r.fastRow(line, rec) {
 			return nil
 		}
 		if err := r.c.split(line); err != nil {
@@ -275,8 +282,12 @@ func (r *RecordReader) next(rec *record.Record) error {
 			return r.c.fieldError(r.cols[0], sym, ErrStringLong)
 		}
 	}
-	rec.Fields[0].B = append(rec.Fields[0].B, sym...)
-	rec.Present[0] = true
+	if r.sameSym {
+		rec.StreamSymbol = true
+	} else {
+		rec.Fields[0].B = append(rec.Fields[0].B, sym...)
+		rec.Present[0] = true
+	}
 	var err error
 	if b := f[r.tsCol]; len(b) > 0 {
 		if rec.ExchangeTS, err = micros(b); err != nil {
@@ -391,14 +402,21 @@ func (r *RecordReader) setDecimal(i int, fd *record.Field, m int64, sc uint8, v 
 }
 
 // fastRow parses a row of the standard columns without quotes in one
-// pass. false means something unusual (a changed exchange, a bad or
-// missing value, a scale overflow): the row then goes to the general
-// path, which parses it again and reports errors precisely, so fastRow
-// only needs to be right when it succeeds.
+// pass. false means something unusual (a quoted cell, a changed exchange,
+// a bad or missing value, a scale overflow): the row then goes to the
+// general path, which parses it again and reports errors precisely, so
+// fastRow only needs to be right when it succeeds.
+//
+// A quoted cell is one that starts with '"' (a '"' elsewhere is an
+// ordinary byte, as in splitQuoted): the cells read as bytes check for
+// it; a number, time or side cannot start with it and fails to parse.
 func (r *RecordReader) fastRow(line []byte, rec *record.Record) bool {
+	if line[0] == '"' {
+		return false
+	}
 	end, ok := fastBytes(line, 0, r.exch)
 	pos, ok2 := sep(line, end)
-	if !ok || !ok2 {
+	if !ok || !ok2 || pos < len(line) && line[pos] == '"' {
 		return false
 	}
 	if r.grouped {
@@ -410,8 +428,12 @@ func (r *RecordReader) fastRow(line []byte, rec *record.Record) bool {
 	if !ok {
 		return false
 	}
-	rec.Fields[0].B = append(rec.Fields[0].B, line[pos:end]...)
-	rec.Present[0] = true
+	if r.sameSym {
+		rec.StreamSymbol = true
+	} else {
+		rec.Fields[0].B = append(rec.Fields[0].B, line[pos:end]...)
+		rec.Present[0] = true
+	}
 	if pos, ok = sep(line, end); !ok {
 		return false
 	}
@@ -471,12 +493,19 @@ func (r *RecordReader) fastRow(line []byte, rec *record.Record) bool {
 			}
 			v.U *= 1000
 		case record.String:
+			if pos < len(line) && line[pos] == '"' {
+				return false
+			}
 			end = cellEnd(line, pos)
 			if end-pos > record.MaxString {
 				return false
 			}
 			v.B = append(v.B, line[pos:end]...)
-		case record.Side, record.OptionType:
+		case record.Side:
+			if v.U, end = fastRecordSide(line, pos); v.U == 0 {
+				return false
+			}
+		case record.OptionType:
 			end = cellEnd(line, pos)
 			if v.U = enumCode(fd.Kind, line[pos:end]); v.U == 0 {
 				return false
@@ -486,6 +515,28 @@ func (r *RecordReader) fastRow(line []byte, rec *record.Record) bool {
 		}
 	}
 	return end == len(line)
+}
+
+// fastRecordSide reads the side cell at pos by its first byte, without looking
+// for its end first: the code (0 if none) and the cell's end.
+func fastRecordSide(line []byte, pos int) (uint64, int) {
+	var name string
+	var code uint64
+	switch line[pos] {
+	case 'b':
+		name, code = "buy", record.SideBuy
+	case 's':
+		name, code = "sell", record.SideSell
+	case 'u':
+		name, code = "unknown", record.SideUnknown
+	default:
+		return 0, pos
+	}
+	end := pos + len(name)
+	if end > len(line) || string(line[pos:end]) != name || end < len(line) && line[end] != ',' {
+		return 0, pos
+	}
+	return code, end
 }
 
 // cellEnd returns the end of the unquoted cell that starts at pos.
