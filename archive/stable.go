@@ -1,8 +1,6 @@
 package archive
 
 import (
-	"os"
-
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -32,7 +30,7 @@ func readStable[T any](fsys vfs.FS, dir string, read func() (T, error), discard 
 		v, err := read()
 		after, serr := fsys.Stat(dir)
 		d.Close()
-		if serr == nil && os.SameFile(before, after) || attempt == 5 {
+		if serr == nil && vfs.SameFile(before, after) || attempt == 5 {
 			return v, err
 		}
 		if err == nil && discard != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"sort"
@@ -448,24 +447,21 @@ func (d *dirFile) Close() error { return nil }
 
 // streamDirInfo describes a stream directory. Readers tell a stream
 // replaced under them by comparing the directory's identity before and
-// after with os.SameFile, which holds only for the os package's own
-// FileInfo. This FS pins each stream to the version it first resolved, so
-// the directory it serves never changes under a reader: every stream
-// directory gets the identity of one real directory, and a reader's
-// before and after compare equal. (A vfs-level identity check would say
-// this without borrowing one; see docs/S3.md.)
-func streamDirInfo(name string) fs.FileInfo {
-	pinnedOnce.Do(func() { pinned, _ = os.Stat(os.TempDir()) })
-	if pinned != nil && pinned.IsDir() {
-		return pinned
-	}
-	return dirInfo(name)
+// after (vfs.SameFile). This FS pins each stream to the version it first
+// resolved, so the directory it serves never changes under a reader: two
+// FileInfos of one stream directory name the same file.
+func streamDirInfo(name string) fs.FileInfo { return pinnedDir{dirInfo(name), name} }
+
+// pinnedDir is a stream directory's FileInfo with its identity: its path.
+type pinnedDir struct {
+	fileInfo
+	path string
 }
 
-var (
-	pinnedOnce sync.Once
-	pinned     fs.FileInfo
-)
+func (d pinnedDir) SameFile(other fs.FileInfo) bool {
+	o, ok := other.(pinnedDir)
+	return ok && o.path == d.path
+}
 
 type fileInfo struct {
 	name string

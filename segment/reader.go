@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 
@@ -302,7 +301,7 @@ func (r *Reader) checkDir() error {
 		return nil
 	}
 	st, err := r.fs.Stat(r.dir)
-	if err == nil && os.SameFile(st, r.dirInfo) {
+	if err == nil && vfs.SameFile(r.dirInfo, st) {
 		return nil
 	}
 	return fmt.Errorf("%s: %w (by a concurrent import --force, compress or index): read it again", r.dir, ErrReplaced)

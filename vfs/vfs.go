@@ -175,3 +175,24 @@ func MkdirAllSync(fsys FS, dir string, perm fs.FileMode) error {
 	}
 	return nil
 }
+
+// Identity is implemented by the FileInfo of a file system other than the
+// OS's that can tell whether two FileInfos describe the same file (for
+// example one that pins a directory to a stored version).
+type Identity interface {
+	SameFile(other fs.FileInfo) bool
+}
+
+// SameFile reports whether a and b describe the same file: by a's
+// Identity when it has one, else as os.SameFile (which holds only for the
+// os package's own FileInfo). Readers use it to tell a directory replaced
+// under them.
+func SameFile(a, b fs.FileInfo) bool {
+	if a == nil || b == nil {
+		return false
+	}
+	if id, ok := a.(Identity); ok {
+		return id.SameFile(b)
+	}
+	return os.SameFile(a, b)
+}
