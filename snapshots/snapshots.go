@@ -420,6 +420,7 @@ func Write(ctx context.Context, dir string, o Options, w io.Writer) (rows int64,
 		}
 		out = newParquetWriter(w, s.Exchange(), s.Symbol(), o.Depth, ps, ss)
 	}
+	defer out.abort() // after close: nothing left to stop
 	for {
 		r, err := s.Next()
 		if errors.Is(err, io.EOF) {
@@ -444,4 +445,5 @@ func Write(ctx context.Context, dir string, o Options, w io.Writer) (rows int64,
 type sink interface {
 	write(r *Row) error
 	close() error // finishes the file; it does not close the io.Writer
+	abort()       // stops what close would finish (the Parquet writer's goroutines)
 }
