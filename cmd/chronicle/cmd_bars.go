@@ -106,16 +106,9 @@ func runBars(a *app, o *barsOpts, fs *pflag.FlagSet, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	parquet := false
-	switch {
-	case o.format == "" && strings.HasSuffix(strings.ToLower(o.out), ".parquet"), o.format == "parquet":
-		parquet = true
-		if err := refuseBinaryToTerminal(a.e, o.out); err != nil {
-			return err
-		}
-	case o.format == "" || o.format == "csv":
-	default:
-		return usagef("unknown --format %q (want csv or parquet)", o.format)
+	parquet, err := csvOrParquet(a.e, o.format, o.out)
+	if err != nil {
+		return err
 	}
 	r, err := o.parse()
 	if err != nil {

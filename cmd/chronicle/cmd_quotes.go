@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -64,16 +63,9 @@ func runQuotes(a *app, o *quotesOpts, args []string) error {
 	if err := one("quotes", args); err != nil {
 		return err
 	}
-	parquet := false
-	switch {
-	case o.format == "" && strings.HasSuffix(strings.ToLower(o.out), ".parquet"), o.format == "parquet":
-		parquet = true
-		if err := refuseBinaryToTerminal(a.e, o.out); err != nil {
-			return err
-		}
-	case o.format == "" || o.format == "csv":
-	default:
-		return usagef("unknown --format %q (want csv or parquet)", o.format)
+	parquet, err := csvOrParquet(a.e, o.format, o.out)
+	if err != nil {
+		return err
 	}
 	r, err := o.parse()
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/pflag"
 
@@ -153,4 +154,17 @@ func resolveAll(a *app, args []string) ([]string, error) {
 		out = append(out, dirs...)
 	}
 	return out, nil
+}
+
+// csvOrParquet reads --format csv|parquet, where no --format means
+// parquet when -o ends in .parquet and csv otherwise; Parquet is refused
+// on a terminal.
+func csvOrParquet(e *env, format, out string) (parquet bool, err error) {
+	switch {
+	case format == "" && strings.HasSuffix(strings.ToLower(out), ".parquet"), format == "parquet":
+		return true, refuseBinaryToTerminal(e, out)
+	case format == "" || format == "csv":
+		return false, nil
+	}
+	return false, usagef("unknown --format %q (want csv or parquet)", format)
 }
