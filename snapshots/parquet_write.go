@@ -131,7 +131,8 @@ type chunk struct {
 type parquetWriter struct {
 	out      *bufio.Writer
 	depth    int
-	ps, ss   uint8 // column scales
+	ps, ss   uint8  // column scales
+	whyScale string // a guess at how a value came to exceed them, for the error
 	exchange []byte
 	symbol   []byte
 	ncols    int
@@ -159,6 +160,7 @@ func newParquetWriter(w io.Writer, exchange, symbol string, depth int, ps, ss ui
 	ncols := 4 + 4*depth
 	p := &parquetWriter{
 		out: bufio.NewWriterSize(w, 1<<20), depth: depth, ps: ps, ss: ss,
+		whyScale: "the stream's scale rose after its last event?",
 		exchange: []byte(exchange), symbol: []byte(symbol), ncols: ncols,
 		nworkers: min(max(runtime.GOMAXPROCS(0), 1), 4),
 	}
@@ -247,8 +249,8 @@ func (p *parquetWriter) rescale(b *batch, i, na, nb int) error {
 				}
 				v, err := decimal.Rescale(*f.v, f.from, f.to)
 				if err != nil {
-					p.err = fmt.Errorf("snapshots: %s %s has more than the %d decimals of the Parquet column (the stream's scale rose after its last event?)",
-						f.what, decimal.String(*f.v, f.from), f.to)
+					p.err = fmt.Errorf("snapshots: %s %s has more than the %d decimals of the Parquet column (%s)",
+						f.what, decimal.String(*f.v, f.from), f.to, p.whyScale)
 					return p.err
 				}
 				*f.v = v

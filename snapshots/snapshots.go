@@ -51,7 +51,8 @@
 // Prices and amounts stay exact fixed-point integers throughout. CSV prints
 // them as Tardis does (decimal.Append). Parquet stores them as
 // DECIMAL(38, scale) with one scale for all price columns and one for all
-// amount columns, the stream's largest, so no value is ever rounded.
+// amount columns, the stream's largest (WriteDays: the largest of the
+// days'), so no value is ever rounded.
 package snapshots
 
 import (
@@ -102,6 +103,9 @@ type Options struct {
 	// NoCheckpoints replays from the start of the stream even when it has
 	// checkpoints (the result is the same, only slower).
 	NoCheckpoints bool
+	// Limit, when positive, makes Write and WriteDays stop after Limit
+	// rows; the file is still complete.
+	Limit int64
 }
 
 // Row is one snapshot. Asks and Bids are best first, at most Depth levels
@@ -421,24 +425,37 @@ func Write(ctx context.Context, dir string, o Options, w io.Writer) (rows int64,
 		out = newParquetWriter(w, s.Exchange(), s.Symbol(), o.Depth, ps, ss)
 	}
 	defer out.abort() // after close: nothing left to stop
-	for {
+	if err := copyRows(ctx, s, out, o.Limit, &rows, ""); err != nil {
+		return rows, err
+	}
+	return rows, out.close()
+}
+
+// copyRows writes s's rows to out until the end or until *rows reaches
+// limit (0: no limit), counting them in *rows. A non-empty dir names the
+// day in the sink's errors (the scanner's name their files already).
+func copyRows(ctx context.Context, s *Scanner, out sink, limit int64, rows *int64, dir string) error {
+	for limit <= 0 || *rows < limit {
 		r, err := s.Next()
 		if errors.Is(err, io.EOF) {
-			break
+			return nil
 		}
 		if err != nil {
-			return rows, err
+			return err
 		}
 		if err := out.write(r); err != nil {
-			return rows, err
+			if dir != "" {
+				return fmt.Errorf("%s: %w", dir, err)
+			}
+			return err
 		}
-		if rows++; rows%4096 == 0 {
+		if *rows++; *rows%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return rows, err
+				return err
 			}
 		}
 	}
-	return rows, out.close()
+	return nil
 }
 
 // sink is an output format.

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"errors"
 	"io"
 	"strings"
 	"time"
@@ -40,15 +38,15 @@ row); both timestamps are the boundary. No row is written before the first
 snapshot.
 
 `+streamArgHelp+`
-Over several days each day is replayed on its own (a
-Tardis day starts with a snapshot), its rows bounded by the next day's
-start; several days need CSV for now.
+Over several days the output is one file: each day is replayed on its own
+(a Tardis day starts with a snapshot), its rows bounded by the next day's
+start, and a Parquet file's decimal scales are the largest of the days'.
 
 --from and --to are on ingest time, or exchange time with --exchange-time.
 Change rows are for messages in [from, to); interval rows for boundaries in
 (from, to]. `+timeHelp+`
 Checkpoints make a late --from fast. --limit N
-writes at most N rows (CSV).
+writes at most N rows, over all the days, in either format.
 
 CSV numbers are printed as Tardis prints them. Parquet (zstd) has exchange
 and symbol as strings, timestamps as TIMESTAMP(MICROS, UTC) and prices and
@@ -58,6 +56,7 @@ See docs/SNAPSHOTS.md for loading the output in pandas, polars and DuckDB.
 `, `
   chronicle snapshots binance-futures/BTCUSDT/book --depth 5 --from 2024-05-01T12:00 --to 2024-05-01T12:05 > snap5.csv
   chronicle snapshots binance-futures/BTCUSDT/book --depth 25 --interval 1s --format parquet -o snap25_1s.parquet
+  chronicle snapshots binance-futures/BTCUSDT/book --depth 5 --from 2024-05-01 --to 2024-05-04 -o may1-3.parquet
   chronicle snapshots archive/v1/binance-futures/BTCUSDT/2024-05-01/book --depth 10 --limit 100
 `, "",
 		func(args []string, _ *pflag.FlagSet) error { return runSnapshots(a, &o, args) })
@@ -115,9 +114,6 @@ func runSnapshots(a *app, o *snapshotsOpts, args []string) error {
 		return usagef("unknown --format %q (want csv or parquet)", o.format)
 	}
 	if so.Format == snapshots.Parquet {
-		if o.limit > 0 {
-			return usagef("--limit needs CSV: a Parquet file's rows are bounded with --from and --to")
-		}
 		if err := refuseBinaryToTerminal(a.e, o.out); err != nil {
 			return err
 		}
@@ -136,90 +132,12 @@ func runSnapshots(a *app, o *snapshotsOpts, args []string) error {
 			return err
 		}
 	}
-	if len(dirs) > 1 && so.Format == snapshots.Parquet {
-		return usagef("%s spans %d days: snapshots writes Parquet of one day for now (--from/--to within a day, or CSV)", args[0], len(dirs))
-	}
-	metas, err := readMetas(dirs)
-	if err != nil && len(dirs) > 1 {
-		return err
-	}
 	if w := rangeWarnings([]stream.Input{{Address: stream.Address{Type: args[0]}, Dirs: dirs}}, r); len(w) > 0 && !o.exchangeTime {
 		a.warn(w[0])
 	}
+	so.Limit = o.limit
 	return writeOutput(a.e, o.out, func(w io.Writer) error {
-		lw := &lineLimit{w: w, max: o.limit}
-		out := io.Writer(lw)
-		if so.Format == snapshots.Parquet {
-			out = w // one day, no limit: nothing to filter
-		}
-		for i, dir := range dirs {
-			do := so
-			if i+1 < len(dirs) {
-				// This day's rows end where the next day's data starts.
-				if tr := metas[i+1].EventTimeRange; tr != nil && !o.exchangeTime && (do.To == 0 || tr[0] < do.To) {
-					do.To = tr[0]
-				}
-			}
-			lw.day(i == 0)
-			if i > 0 {
-				if tr := metas[i].EventTimeRange; tr != nil && !o.exchangeTime && tr[0] > do.From {
-					do.From = tr[0]
-				}
-			}
-			if do.To != 0 && do.To <= do.From {
-				continue
-			}
-			_, err := snapshots.Write(a.ctx, dir, do, out)
-			if errors.Is(err, errLimit) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := snapshots.WriteDays(a.ctx, dirs, so, w)
+		return err
 	})
-}
-
-// errLimit stops a writer at --limit rows.
-var errLimit = errors.New("--limit reached")
-
-// lineLimit passes CSV through up to max data rows (0: all). Each day's
-// output starts with a header line, kept for the first day only.
-type lineLimit struct {
-	w            io.Writer
-	max, rows    int64
-	header, drop bool // the next line is a header; drop it
-}
-
-// day is called before each day's output.
-func (l *lineLimit) day(first bool) { l.header, l.drop = true, !first }
-
-func (l *lineLimit) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		line := p
-		i := bytes.IndexByte(p, '\n')
-		if i >= 0 {
-			line = p[:i+1]
-		}
-		p = p[len(line):]
-		if l.header {
-			l.header = i < 0
-			if l.drop {
-				continue
-			}
-		} else {
-			if l.max > 0 && l.rows >= l.max {
-				return n, errLimit
-			}
-			if i >= 0 {
-				l.rows++
-			}
-		}
-		if _, err := l.w.Write(line); err != nil {
-			return 0, err
-		}
-	}
-	return n, nil
 }
