@@ -7,10 +7,11 @@
 #   scripts/s3server.sh stop      stop the server that start started
 #
 # start prints the environment lines the tests read (AWS_ENDPOINT_URL, ...,
-# CHRONICLE_TEST_S3=1). The binary lives in $CHRONICLE_S3_BIN, else
-# ~/.cache/chronicle/s3server; the server's files and pid in
-# $CHRONICLE_S3_STATE, else a temporary directory named in the pid file
-# ~/.cache/chronicle/s3server/run.pid.
+# CHRONICLE_TEST_S3=1, CHRONICLE_S3_PIDFILE). The binary lives in
+# $CHRONICLE_S3_BIN, else ~/.cache/chronicle/s3server; the server's files in
+# $CHRONICLE_S3_STATE, else a temporary directory named in its pid file
+# (run.PID.pid beside the binary). stop stops the server whose pid file
+# $CHRONICLE_S3_PIDFILE names, and only that one.
 set -euo pipefail
 
 version=v1.8.0 # keep equal to internal/s3test.Version
@@ -20,7 +21,10 @@ region=us-east-1
 
 bindir=${CHRONICLE_S3_BIN:-${XDG_CACHE_HOME:-$HOME/.cache}/chronicle/s3server}
 bin=$bindir/versitygw-$version
-pidfile=$bindir/run.pid
+# Each start has a pid file of its own, named in the environment it prints
+# (CHRONICLE_S3_PIDFILE), so that two starts (two CI runs, two shells) never
+# stop each other's server; stop stops the one that variable names.
+pidfile=${CHRONICLE_S3_PIDFILE:-}
 
 install() {
   [ -x "$bin" ] && return 0
@@ -42,7 +46,6 @@ free_port() {
 
 start() {
   install
-  stop_quietly
   local state=${CHRONICLE_S3_STATE:-$(mktemp -d -t chronicle-s3.XXXXXX)}
   mkdir -p "$state/root"
   local port
@@ -50,6 +53,7 @@ start() {
   nohup "$bin" --port "127.0.0.1:$port" --access "$access" --secret "$secret" \
     --region "$region" --quiet posix "$state/root" >"$state/server.log" 2>&1 &
   local pid=$!
+  pidfile=$bindir/run.$pid.pid
   echo "$pid $state" >"$pidfile"
   for _ in $(seq 1 300); do
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -65,6 +69,7 @@ export AWS_ACCESS_KEY_ID=$access
 export AWS_SECRET_ACCESS_KEY=$secret
 export AWS_REGION=$region
 export CHRONICLE_TEST_S3=1
+export CHRONICLE_S3_PIDFILE=$pidfile
 EOF
       return 0
     fi
@@ -75,7 +80,7 @@ EOF
 }
 
 stop_quietly() {
-  [ -f "$pidfile" ] || return 0
+  [ -n "$pidfile" ] && [ -f "$pidfile" ] || return 0
   local pid state
   read -r pid state <"$pidfile"
   # Only our own server: the pid must still be the versitygw we started.
