@@ -181,11 +181,38 @@ func (a *Archive) readHead(ctx context.Context, streamKey string) (*Head, string
 	if err != nil {
 		return nil, "", err
 	}
-	var h Head
-	if err := json.Unmarshal(b, &h); err != nil || !strings.HasPrefix(h.Version, "@") || strings.Contains(h.Version, "/") {
+	h, err := decodeHead(b)
+	if err != nil {
 		return nil, "", fmt.Errorf("%s/%s: not a commit object: %v", a.url, headKey(streamKey), err)
 	}
-	return &h, info.ETag, nil
+	return h, info.ETag, nil
+}
+
+// decodeHead reads a commit object and checks what readers build keys and
+// paths from: the version is a name newVersion makes, and every file is a
+// plain name (never a path out of the version) with a size, listed once.
+func decodeHead(b []byte) (*Head, error) {
+	var h Head
+	if err := json.Unmarshal(b, &h); err != nil {
+		return nil, err
+	}
+	if _, ok := versionTime(h.Version); !ok || strings.ContainsAny(h.Version, "/\\") {
+		return nil, fmt.Errorf("version %q is not a version name", h.Version)
+	}
+	seen := make(map[string]bool, len(h.Files))
+	for _, e := range h.Files {
+		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\\\x00") {
+			return nil, fmt.Errorf("file %q is not a plain file name", e.Name)
+		}
+		if e.Size < 0 {
+			return nil, fmt.Errorf("file %q has size %d", e.Name, e.Size)
+		}
+		if seen[e.Name] {
+			return nil, fmt.Errorf("file %q is listed twice", e.Name)
+		}
+		seen[e.Name] = true
+	}
+	return &h, nil
 }
 
 // newVersion names a version directory by the time it was started (which
