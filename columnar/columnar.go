@@ -1,5 +1,5 @@
 // Package columnar is the record-aware compressed form of a sealed segment
-// file (docs/COLUMNAR.md specifies it byte for byte). Encode cuts a .q into
+// file (docs/FORMAT.md, "Columnar segments", specifies it byte for byte). Encode cuts a .q into
 // blocks at record boundaries, recomputes on decode every field the import
 // writes predictably (commit_len, seq, CRC-32, record_len, ids, padding),
 // stores the rest as zstd-compressed columns, and keeps any record that
@@ -17,7 +17,7 @@ import (
 	"io"
 )
 
-// Format constants (docs/COLUMNAR.md).
+// Format constants (docs/FORMAT.md, "Columnar segments").
 const (
 	// Magic starts the file; TrailerMagic ends it.
 	Magic        = "CHRCOL01"

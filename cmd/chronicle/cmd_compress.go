@@ -18,7 +18,7 @@ func newCompressCmd(a *app) *cobra.Command {
 		"compress a stream's segments (columnar .q.col, or .q.zst)", `
 Compress turns every NNNNNNNNN.q segment of a stream into NNNNNNNNN.q.col
 (--codec columnar, the default: record-aware columns with a block index,
-docs/COLUMNAR.md), or with --codec zstd into the reference's NNNNNNNNN.q.zst
+docs/FORMAT.md), or with --codec zstd into the reference's NNNNNNNNN.q.zst
 (1 MiB blocks, each its own zstd frame, so 'zstd -dc' restores the .q) plus
 a block index NNNNNNNNN.q.zst.idx, as docs/FORMAT.md describes. Both restore
 the exact .q ('chronicle decompress'). A stream compressed with one codec

@@ -37,7 +37,7 @@ func (o *importOpts) register(fs *pflag.FlagSet) {
 	fs.Int64Var(&o.segmentSize, "segment-size", ingest.DefaultSegmentSize, "roll to a new segment file past this many `bytes`")
 	fs.BoolVar(&o.force, "force", false, "replace what the partition holds (another file, or a re-import of the same one)")
 	fs.BoolVar(&o.compress, "compress", false, "store compressed segments, in the form --codec names")
-	fs.StringVar(&o.codec, "codec", "columnar", "with --compress: `columnar` (.q.col, docs/COLUMNAR.md) or zstd (the reference's .q.zst with a block index)")
+	fs.StringVar(&o.codec, "codec", "columnar", "with --compress: `columnar` (.q.col, docs/FORMAT.md) or zstd (the reference's .q.zst with a block index)")
 	fs.IntVar(&o.priceScale, "price-scale", 0, "incremental_book_L2: fix the price scale (`decimals`, 0..18); a price with more decimals is an error (default: automatic, never decreasing)")
 	fs.IntVar(&o.sizeScale, "size-scale", 0, "incremental_book_L2: fix the size scale (`decimals`, 0..18), as --price-scale")
 	fs.IntVar(&o.checkpointEvery, "checkpoint-every", book.DefaultEvery, "incremental_book_L2: write a book checkpoint every `N` events for fast seeking (0: none)")
