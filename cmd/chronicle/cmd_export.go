@@ -23,7 +23,7 @@ func init() { register(newExportCmd) }
 
 func newExportCmd(a *app) *cobra.Command {
 	var o exportOpts
-	c := newCommand(a, "export STREAM [--format tardis-csv|parquet] [-o FILE] [--from TIME] [--to TIME] [--limit N]",
+	c := newCommand(a, "export STREAM... [--format tardis-csv|parquet] [-o FILE | --dataset DEST] [--from TIME] [--to TIME] [--limit N]",
 		"export a stream as Tardis CSV or typed Parquet", `
 Export writes a stream (of any data type) back out.
 
@@ -41,6 +41,16 @@ Tardis cell was empty. It needs -o FILE or a redirected standard output.
 The file is written as FILE.tmp and renamed when complete: a failed export
 leaves no FILE.
 
+--format parquet --dataset DEST writes a Parquet lake instead: one file
+per stream-day of every STREAM given, at
+DEST/exchange=VENUE/type=TYPE/date=YYYY-MM-DD/symbol=SYMBOL/data.parquet
+(TYPE the Tardis data type, SYMBOL as in the archive's directory name),
+each the file export --format parquet writes for that day, written
+whole or not at all. DEST is a directory or s3://BUCKET/PREFIX; a
+_chronicle marker there makes a rerun overwrite the lake, and a non-empty
+DEST without one is refused. One line per file on stderr. DuckDB,
+ClickHouse and Spark read it with partition pruning (docs/PARQUET.md).
+
 `+streamArgHelp+`
 
 --from and --to bound the local timestamps, [from, to), and --limit the
@@ -54,6 +64,7 @@ For book snapshots (top N per side) of a book stream see 'chronicle snapshots'.
   chronicle export binance-futures/BTCUSDT/trades --from 2024-05-01T12:00 --to 2024-05-02T12:00 > trades.csv
   chronicle export binance/BTCUSDT/book --format parquet -o book.parquet
   chronicle export archive/v1/deribit/OPTIONS/2024-01-01/options_chain --format parquet -o chain.parquet
+  chronicle export binance/BTCUSDT/trades binance/ETHUSDT/trades --format parquet --dataset s3://market/lake --from 2024-05-01 --to 2024-06-01
 `, "",
 		func(args []string, _ *pflag.FlagSet) error { return runExport(a, &o, args) })
 	o.register(c.Flags())
@@ -61,17 +72,21 @@ For book snapshots (top N per side) of a book stream see 'chronicle snapshots'.
 }
 
 type exportOpts struct {
-	format, out string
+	format, out, dataset string
 	rangeOpts
 }
 
 func (o *exportOpts) register(fs *pflag.FlagSet) {
 	fs.StringVar(&o.format, "format", "tardis-csv", "output `format`: tardis-csv or parquet")
 	fs.StringVarP(&o.out, "output", "o", "", "write to `FILE` (default: standard output)")
+	fs.StringVar(&o.dataset, "dataset", "", "write a hive-partitioned Parquet lake under `DEST` (a directory or s3://BUCKET/PREFIX)")
 	o.rangeOpts.register(fs, "events or records")
 }
 
 func runExport(a *app, o *exportOpts, args []string) error {
+	if o.dataset != "" {
+		return runLake(a, o, args)
+	}
 	if err := one("export", args); err != nil {
 		return err
 	}
@@ -96,13 +111,18 @@ func runExport(a *app, o *exportOpts, args []string) error {
 	if err != nil {
 		return err
 	}
+	sink := func(fn func(io.Writer) error) error { return writeOutput(a.e, o.out, fn) }
 	if isBook {
-		return exportBook(a, dirs, r, o)
+		return exportBook(a, dirs, r, o, sink)
 	}
-	return exportRecords(a, dirs, r, o)
+	return exportRecords(a, dirs, r, o, sink)
 }
 
-func exportBook(a *app, dirs []string, r timespec.Range, o *exportOpts) error {
+// A sink runs an export's writer against its destination: a file or
+// standard output (writeOutput), or a lake's partition file.
+type sink func(fn func(io.Writer) error) error
+
+func exportBook(a *app, dirs []string, r timespec.Range, o *exportOpts, out sink) error {
 	evs, err := stream.OpenEventsRange(nil, dirs, r)
 	if err != nil {
 		return err
@@ -115,7 +135,7 @@ func exportBook(a *app, dirs []string, r timespec.Range, o *exportOpts) error {
 	}
 	m := metas[0]
 	sym := m.ExactSymbol()
-	return writeOutput(a.e, o.out, func(w io.Writer) error {
+	return out(func(w io.Writer) error {
 		var (
 			write  func(*protocol.Event) error
 			finish func() error
@@ -155,7 +175,7 @@ func exportBook(a *app, dirs []string, r timespec.Range, o *exportOpts) error {
 	})
 }
 
-func exportRecords(a *app, dirs []string, r timespec.Range, o *exportOpts) error {
+func exportRecords(a *app, dirs []string, r timespec.Range, o *exportOpts, out sink) error {
 	rs, err := stream.OpenRecordsRange(nil, dirs, r)
 	if err != nil {
 		return err
@@ -171,7 +191,7 @@ func exportRecords(a *app, dirs []string, r timespec.Range, o *exportOpts) error
 	if err != nil {
 		return err
 	}
-	return writeOutput(a.e, o.out, func(w io.Writer) error {
+	return out(func(w io.Writer) error {
 		var (
 			write  func(*record.Record) error
 			finish func() error
