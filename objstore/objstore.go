@@ -63,6 +63,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -253,21 +254,43 @@ const bodyRetries = 3
 // readRange fills p from off; with etag set, only from that version of the
 // object (ErrChanged otherwise). It returns fewer bytes only at the object's end.
 func (s *Store) readRange(ctx context.Context, key, etag string, off int64, p []byte) (int, error) {
+	n, _, err := s.readRangeVersion(ctx, key, etag, off, p)
+	return n, err
+}
+
+// version is what a ranged GET's answer says of the object it came from.
+type version struct {
+	etag string
+	size int64 // the whole object's, from Content-Range; -1 if not given
+}
+
+// readRangeVersion is readRange that also returns the version read: with
+// etag "", that of the first answer, to which a resumed read is pinned so
+// that a cut body is never completed from another version.
+func (s *Store) readRangeVersion(ctx context.Context, key, etag string, off int64, p []byte) (int, version, error) {
 	n := 0
+	v := version{etag: etag, size: -1}
 	for try := 0; ; try++ {
-		m, cut, err := s.readRangeOnce(ctx, key, etag, off+int64(n), p[n:])
+		m, got, cut, err := s.readRangeOnce(ctx, key, v.etag, off+int64(n), p[n:])
 		n += m
+		if v.etag == "" {
+			v.etag = got.etag
+		}
+		if v.size < 0 {
+			v.size = got.size
+		}
 		if err == nil || !cut || try == bodyRetries || ctx.Err() != nil {
-			return n, err
+			return n, v, err
 		}
 	}
 }
 
 // readRangeOnce is one ranged GET; cut says the error came from a body that
 // broke off, which is worth resuming.
-func (s *Store) readRangeOnce(ctx context.Context, key, etag string, off int64, p []byte) (n int, cut bool, err error) {
+func (s *Store) readRangeOnce(ctx context.Context, key, etag string, off int64, p []byte) (n int, v version, cut bool, err error) {
+	v.size = -1
 	if len(p) == 0 {
-		return 0, false, nil
+		return 0, v, false, nil
 	}
 	in := &s3.GetObjectInput{
 		Bucket: &s.bucket,
@@ -282,18 +305,26 @@ func (s *Store) readRangeOnce(ctx context.Context, key, etag string, off int64, 
 		if statusOf(err) == 412 {
 			err = ErrChanged
 		}
-		return 0, false, s.fail("get-range", key, fmt.Errorf("offset %d: %w", off, err))
+		return 0, v, false, s.fail("get-range", key, fmt.Errorf("offset %d: %w", off, err))
 	}
 	defer out.Body.Close()
+	v.etag = aws.ToString(out.ETag)
+	if cr := aws.ToString(out.ContentRange); cr != "" { // "bytes 0-63/1234"
+		if i := strings.LastIndexByte(cr, '/'); i >= 0 {
+			if total, err := strconv.ParseInt(cr[i+1:], 10, 64); err == nil {
+				v.size = total
+			}
+		}
+	}
 	want := aws.ToInt64(out.ContentLength)
 	if want < 0 || want > int64(len(p)) {
-		return 0, false, s.fail("get-range", key, fmt.Errorf("offset %d: answer of %d bytes for a range of %d", off, want, len(p)))
+		return 0, v, false, s.fail("get-range", key, fmt.Errorf("offset %d: answer of %d bytes for a range of %d", off, want, len(p)))
 	}
 	n, err = io.ReadFull(out.Body, p[:want])
 	if err != nil {
-		return n, true, s.fail("get-range", key, fmt.Errorf("offset %d: body cut at %d of %d bytes: %w", off, n, want, err))
+		return n, v, true, s.fail("get-range", key, fmt.Errorf("offset %d: body cut at %d of %d bytes: %w", off, n, want, err))
 	}
-	return n, false, nil
+	return n, v, false, nil
 }
 
 // List returns every object whose key starts with prefix (relative to the

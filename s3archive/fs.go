@@ -31,12 +31,25 @@ type s3FS struct {
 	ctx context.Context
 
 	mu    sync.Mutex
-	heads map[string]*Head  // stream key -> its HEAD as first resolved (nil: none)
-	small map[string][]byte // version file key -> its bytes
+	heads map[string]*Head       // stream key -> its HEAD as first resolved (nil: none)
+	small map[string]*smallFetch // version file key -> its bytes, once fetched
 }
 
+// smallFetch is a small file being read or read: done is closed when b or
+// err is set.
+type smallFetch struct {
+	done chan struct{}
+	b    []byte
+	err  error
+}
+
+// prefetchSmall is how many of a version's small files are fetched at once
+// when its HEAD is resolved: a reader asks for meta.json, then checkpoints,
+// one after another, each a round trip, and they are small.
+const prefetchSmall = 4
+
 func newFS(a *Archive) *s3FS {
-	return &s3FS{a: a, ctx: context.Background(), heads: map[string]*Head{}, small: map[string][]byte{}}
+	return &s3FS{a: a, ctx: context.Background(), heads: map[string]*Head{}, small: map[string]*smallFetch{}}
 }
 
 // FS is the archive as a read-only vfs.FS: paths under Root are served from
@@ -201,6 +214,15 @@ func (f *s3FS) head(streamKey string) (*Head, error) {
 		return prev, nil // another reader resolved it first: keep one version
 	}
 	f.heads[streamKey] = h
+	if h != nil {
+		n := 0
+		for _, e := range h.Files {
+			if e.Size <= smallFile && n < prefetchSmall {
+				f.fetchSmall(streamKey+"/"+h.Version+"/"+e.Name, e.Size) // f.mu is held
+				n++
+			}
+		}
+	}
 	return h, nil
 }
 
@@ -345,13 +367,15 @@ func (f *s3FS) open(name, rel string) (vfs.File, error) {
 			}
 		}
 	}
+	if size >= 0 {
+		// The commit object gives the size: no HEAD request, and the
+		// first GET pins the version (objstore.OpenSized).
+		obj := f.a.store.OpenSized(f.ctx, key, size)
+		return &file{name: name, r: obj, size: size, closer: obj}, nil
+	}
 	obj, err := f.a.store.Open(f.ctx, key)
 	if err != nil {
 		return nil, pathErr("open", name, err)
-	}
-	if size >= 0 && obj.Size() != size {
-		obj.Close()
-		return nil, pathErr("open", name, fmt.Errorf("%d bytes, the commit object lists %d", obj.Size(), size))
 	}
 	return &file{name: name, r: obj, size: obj.Size(), closer: obj}, nil
 }
@@ -359,22 +383,37 @@ func (f *s3FS) open(name, rel string) (vfs.File, error) {
 // smallBytes reads a small file of a version whole, once.
 func (f *s3FS) smallBytes(key string, size int64) ([]byte, error) {
 	f.mu.Lock()
-	b, ok := f.small[key]
+	c := f.fetchSmall(key, size)
 	f.mu.Unlock()
-	if ok {
-		return b, nil
+	<-c.done
+	return c.b, c.err
+}
+
+// fetchSmall returns the fetch of a small file, starting it if it is not
+// under way or done; a failed fetch is not kept, so a later open retries.
+// f.mu is held.
+func (f *s3FS) fetchSmall(key string, size int64) *smallFetch {
+	if c, ok := f.small[key]; ok {
+		return c
 	}
-	b, _, err := f.a.store.Get(f.ctx, key)
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) != size {
-		return nil, fmt.Errorf("%d bytes, the commit object lists %d", len(b), size)
-	}
-	f.mu.Lock()
-	f.small[key] = b
-	f.mu.Unlock()
-	return b, nil
+	c := &smallFetch{done: make(chan struct{})}
+	f.small[key] = c
+	go func() {
+		defer close(c.done)
+		b, _, err := f.a.store.Get(f.ctx, key)
+		if err == nil && int64(len(b)) != size {
+			err = fmt.Errorf("%d bytes, the commit object lists %d", len(b), size)
+		}
+		if err != nil {
+			c.err = err
+			f.mu.Lock()
+			delete(f.small, key)
+			f.mu.Unlock()
+			return
+		}
+		c.b = b
+	}()
+	return c
 }
 
 type bytesAt []byte
