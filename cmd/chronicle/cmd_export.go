@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -262,7 +263,7 @@ func metaScales(dirs []string, metas []*archive.Meta, names []string) ([]uint8, 
 }
 
 // writeOutput runs fn against stdout, or against path written atomically
-// (a .tmp renamed into place only when fn succeeds).
+// (path.tmp, renamed into place only when fn succeeds; see commitFile).
 func writeOutput(e *env, path string, fn func(io.Writer) error) error {
 	if path == "" || path == "-" {
 		bw := bufio.NewWriterSize(e.stdout, 1<<20)
@@ -272,13 +273,23 @@ func writeOutput(e *env, path string, fn func(io.Writer) error) error {
 		}
 		return bw.Flush()
 	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
+	f, err := os.Create(path + ".tmp")
 	if err != nil {
 		return err
 	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	err = fn(bw)
+	_, err = commitFile(f, path, fn)
+	return err
+}
+
+// commitFile writes fn's output into the temporary file f, fsyncs it,
+// renames it to final and fsyncs final's directory, so that a crash leaves
+// the old file or the new one, never a part; on any error f is removed.
+// It returns the bytes written.
+func commitFile(f *os.File, final string, fn func(io.Writer) error) (int64, error) {
+	tmp := f.Name()
+	cw := &countWriter{w: f}
+	bw := bufio.NewWriterSize(cw, 1<<20)
+	err := fn(bw)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -289,10 +300,18 @@ func writeOutput(e *env, path string, fn func(io.Writer) error) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = os.Rename(tmp, final)
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return 0, err
 	}
-	return err
+	if d, err := os.Open(filepath.Dir(final)); err == nil {
+		err = d.Sync()
+		d.Close()
+		if err != nil {
+			return 0, err
+		}
+	}
+	return cw.n, nil
 }

@@ -177,38 +177,13 @@ func (l localLake) write(key string, fn func(io.Writer) error) (int64, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return 0, err
 	}
+	// A hidden name that does not end in .parquet: lake readers' globs
+	// (and Spark, which skips names starting with . or _) never see it.
 	f, err := os.CreateTemp(dir, ".tmp-"+filepath.Base(p)+"-*")
 	if err != nil {
 		return 0, err
 	}
-	tmp := f.Name()
-	cw := &countWriter{w: f}
-	bw := bufio.NewWriterSize(cw, 1<<20)
-	err = fn(bw)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return 0, err
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return 0, err
-		}
-	}
-	return cw.n, nil
+	return commitFile(f, p, fn)
 }
 
 type countWriter struct {
