@@ -1,6 +1,8 @@
 package archive
 
 import (
+	"encoding/json"
+	"errors"
 	"path/filepath"
 
 	"github.com/chronicle-archive/chronicle/segment"
@@ -52,7 +54,14 @@ func List(fsys vfs.FS, path string) ([]StreamInfo, error) {
 			}
 		}
 		si.Segments = len(ids)
-		if m, err := ReadMeta(fsys, dir); err == nil {
+		// A missing or unparsable meta.json is shown (verify says what is
+		// wrong with it); failing to read one is an error, or a cut
+		// connection to S3 would list a stream as empty with exit 0.
+		m, err := ReadMeta(fsys, dir)
+		if isReadError(err) {
+			return nil, err
+		}
+		if err == nil {
 			si.Meta = m
 			si.Events, si.Rows, si.Codec = m.Events, m.Rows, metaCodec(m)
 			if r := m.EventTimeRange; r != nil {
@@ -62,6 +71,14 @@ func List(fsys vfs.FS, path string) ([]StreamInfo, error) {
 		out = append(out, si)
 	}
 	return out, nil
+}
+
+// isJSONError tells whether err is meta.json's content failing to parse,
+// as opposed to failing to read it.
+func isJSONError(err error) bool {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	return errors.As(err, &se) || errors.As(err, &te)
 }
 
 // Rel shortens dir relative to base for display.

@@ -162,11 +162,19 @@ func verifyOnce(fsys vfs.FS, dir string, newHooks func(m *Meta) VerifyHooks, cod
 	metaPath := filepath.Join(dir, MetaName)
 	m, err := ReadMeta(fsys, dir)
 	if err != nil {
+		// What cannot be read is not known to be damaged: a failed read (a
+		// cut connection to S3, EIO) fails the verify instead of calling
+		// the stream damaged.
+		if isReadError(err) {
+			return nil, err
+		}
 		rep.problem(metaPath, 0, "%v", err)
 		m = nil
 	}
 	if m != nil {
-		verifyManifest(fsys, dir, m, rep)
+		if err := verifyManifest(fsys, dir, m, rep); err != nil {
+			return nil, err
+		}
 		verifyCompressed(fsys, dir, m, rep)
 	}
 	hooks := newHooks(m)
@@ -246,11 +254,22 @@ func verifyOnce(fsys vfs.FS, dir string, newHooks func(m *Meta) VerifyHooks, cod
 	return rep, nil
 }
 
-func verifyManifest(fsys vfs.FS, dir string, m *Meta, rep *StreamReport) {
+// isReadError tells a failure to read a file from one to find it or to
+// parse it.
+func isReadError(err error) bool {
+	return err != nil && !errors.Is(err, fs.ErrNotExist) && !isJSONError(err)
+}
+
+// verifyManifest checks the files against the manifest; it returns an error
+// only for a read that failed.
+func verifyManifest(fsys vfs.FS, dir string, m *Meta, rep *StreamReport) error {
 	ents, err := fsys.ReadDir(dir)
+	if isReadError(err) {
+		return err
+	}
 	if err != nil {
 		rep.problem(dir, 0, "%v", err)
-		return
+		return nil
 	}
 	listed := map[string]FileEntry{}
 	for _, f := range m.Files {
@@ -275,6 +294,8 @@ func verifyManifest(fsys vfs.FS, dir string, m *Meta, rep *StreamReport) {
 		delete(listed, name)
 		sum, size, err := HashFile(fsys, path)
 		switch {
+		case isReadError(err):
+			return err
 		case err != nil:
 			rep.problem(path, 0, "%v", err)
 			ok = false
@@ -293,6 +314,7 @@ func verifyManifest(fsys vfs.FS, dir string, m *Meta, rep *StreamReport) {
 	if ok {
 		rep.Checked = append(rep.Checked, fmt.Sprintf("manifest: %d files, sizes and blake3 match", len(m.Files)))
 	}
+	return nil
 }
 
 // verifyCompressed checks meta.json's compressed flag and codec against

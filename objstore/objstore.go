@@ -11,7 +11,10 @@
 // ~/.aws/credentials, and AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL for an
 // S3-compatible server. Path-style addressing (http://host/bucket/key) is
 // used automatically when the endpoint's host is an IP address or localhost,
-// since local servers have no per-bucket DNS names.
+// since local servers have no per-bucket DNS names. Retries follow
+// AWS_MAX_ATTEMPTS and AWS_RETRY_MODE (or the profile's max_attempts and
+// retry_mode); with neither set, a request is tried up to 6 times, 100 ms
+// to 1.6 s apart, with no per-process retry quota (see defaultRetryer).
 //
 // # Keys
 //
@@ -68,6 +71,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -95,7 +100,17 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("s3://%s/%s: %s: %v", e.Bucket, e.Key, e.Op, e.Err)
 }
 
-func (e *Error) Unwrap() error { return e.Err }
+// Unwrap gives the cause, except that an io.EOF in it (a connection closed
+// early: the SDK's error of a request cut before its answer, or io.ReadFull
+// of a body cut before its first byte) is io.ErrUnexpectedEOF, so that no
+// reader takes a failed read for the clean end of a file, stops early and
+// exits 0 with part of the data.
+func (e *Error) Unwrap() error {
+	if errors.Is(e.Err, io.EOF) {
+		return io.ErrUnexpectedEOF
+	}
+	return e.Err
+}
 
 // Info describes a stored object.
 type Info struct {
@@ -154,6 +169,9 @@ func New(ctx context.Context, bucket, prefix string) (*Store, error) {
 		// region on AWS is an error that names the right one.
 		cfg.Region = "us-east-1"
 	}
+	if cfg.RetryMaxAttempts == 0 && cfg.RetryMode == "" {
+		cfg.Retryer = defaultRetryer
+	}
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		// Ranged GETs carry no whole-object checksum; the SDK would log
 		// that it skipped checking one on every read.
@@ -167,6 +185,29 @@ func New(ctx context.Context, bucket, prefix string) (*Store, error) {
 		prefix += "/"
 	}
 	return &Store{client: client, bucket: bucket, prefix: prefix, ClockSkew: DefaultClockSkew, PartSize: DefaultPartSize}, nil
+}
+
+// Retries when the user sets none (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, a
+// profile's max_attempts or retry_mode): the SDK's default, 3 attempts 50 and
+// 100 ms apart, gives up on a server that restarts or a link that drops for
+// a fraction of a second, and its retry quota (about 35 retries per process)
+// fails every request of a long import once a flaky link has used it up.
+// Every request Chronicle makes may be retried: plain puts of a version's
+// files are idempotent, and conditional ones check a 412 against their own
+// bytes.
+const (
+	retryAttempts   = 6
+	retryBaseDelay  = 100 * time.Millisecond // then 200, 400, 800 ms, 1.6 s, with jitter
+	retryMaxBackoff = 5 * time.Second
+)
+
+func defaultRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = retryAttempts
+		o.BaseDelay = retryBaseDelay
+		o.MaxBackoff = retryMaxBackoff
+		o.RateLimiter = ratelimit.None
+	})
 }
 
 // isLocalEndpoint reports whether the endpoint URL's host is an IP address or

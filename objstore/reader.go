@@ -257,6 +257,31 @@ func (o *Object) buffer(size int64) []byte {
 	return make([]byte, size)
 }
 
+// Prefetch starts reading the object from its start in the background,
+// before any read: a run of reads from offset 0 then continues from the
+// chunks already on their way. A replay calls it for the next file while it
+// reads the end of the current one, so that the switch does not wait for a
+// GET. It does nothing once the object has been read. Memory: prefetchChunks
+// chunks until the reads begin.
+func (o *Object) Prefetch() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.lastEnd != -1 || o.cur != nil || len(o.ahead) > 0 || o.info.Size == 0 || o.ctx.Err() != nil {
+		return
+	}
+	o.next, o.depth = o.chunkSize, o.readAhead
+	for end := int64(0); len(o.ahead) < min(prefetchChunks, o.readAhead) && end < o.info.Size; {
+		c := o.fetch(end)
+		o.ahead = append(o.ahead, c)
+		end += c.size
+	}
+	o.lastEnd = 0 // the first read, at 0, continues this run
+}
+
+// prefetchChunks is how many chunks Prefetch fetches: enough to cover the
+// time the reader's first reads take to fill the rest of the read-ahead.
+const prefetchChunks = 2
+
 // Close stops the read-ahead and waits for it.
 func (o *Object) Close() error {
 	o.cancel()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chronicle-archive/chronicle/objstore"
+	"github.com/chronicle-archive/chronicle/segment"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -30,9 +31,11 @@ type s3FS struct {
 	a   *Archive
 	ctx context.Context
 
-	mu    sync.Mutex
-	heads map[string]*Head       // stream key -> its HEAD as first resolved (nil: none)
-	small map[string]*smallFetch // version file key -> its bytes, once fetched
+	mu     sync.Mutex
+	heads  map[string]*Head              // stream key -> its HEAD as first resolved (nil: none)
+	small  map[string]*smallFetch        // version file key -> its bytes, once fetched
+	opened map[string][]*objstore.Object // large version file key -> its open readers
+	warm   map[string]bool               // keys to prefetch when opened (asked before the open)
 }
 
 // smallFetch is a small file being read or read: done is closed when b or
@@ -49,7 +52,8 @@ type smallFetch struct {
 const prefetchSmall = 4
 
 func newFS(a *Archive) *s3FS {
-	return &s3FS{a: a, ctx: context.Background(), heads: map[string]*Head{}, small: map[string]*smallFetch{}}
+	return &s3FS{a: a, ctx: context.Background(), heads: map[string]*Head{}, small: map[string]*smallFetch{},
+		opened: map[string][]*objstore.Object{}, warm: map[string]bool{}}
 }
 
 // FS is the archive as a read-only vfs.FS: paths under Root are served from
@@ -333,6 +337,7 @@ func (f *s3FS) readDir(name, rel string) ([]fs.DirEntry, error) {
 func (f *s3FS) open(name, rel string) (vfs.File, error) {
 	key := rel
 	var size int64 = -1
+	next := "" // the version's next segment file, read after this one
 	if pl, ok := placeOf(rel); ok {
 		h, err := f.head(pl.stream)
 		if err != nil {
@@ -349,6 +354,10 @@ func (f *s3FS) open(name, rel string) (vfs.File, error) {
 			return nil, pathErr("open", name, fs.ErrNotExist)
 		}
 		key, size = pl.stream+"/"+h.Version+"/"+pl.file, e.Size
+		next = nextSegment(h, pl.file)
+		if next != "" {
+			next = pl.stream + "/" + h.Version + "/" + next
+		}
 	}
 	if size >= 0 && size <= smallFile {
 		b, err := f.smallBytes(key, size)
@@ -371,7 +380,9 @@ func (f *s3FS) open(name, rel string) (vfs.File, error) {
 		// The commit object gives the size: no HEAD request, and the
 		// first GET pins the version (objstore.OpenSized).
 		obj := f.a.store.OpenSized(f.ctx, key, size)
-		return &file{name: name, r: obj, size: size, closer: obj}, nil
+		f.register(key, obj)
+		fl := &file{name: name, r: obj, size: size, fs: f, key: key, obj: obj, next: next, runEnd: -1}
+		return fl, nil
 	}
 	obj, err := f.a.store.Open(f.ctx, key)
 	if err != nil {
@@ -437,25 +448,138 @@ type file struct {
 	size   int64
 	off    int64 // of Read
 	closer io.Closer
+
+	// A large file of a version: near the end of a long run of
+	// contiguous reads (a replay), the next segment file's first chunks
+	// are fetched (track).
+	fs     *s3FS
+	key    string
+	obj    *objstore.Object
+	next   string // key of the next segment file, "" for none
+	mu     sync.Mutex
+	runBeg int64 // where the current run of contiguous reads began
+	runEnd int64 // where it ends; -1 before the first read
+	warmed bool
+}
+
+// A run of contiguous reads from the file's start that comes within
+// prefetchLead of its end starts the next segment file's read: a replay
+// then switches files without waiting for a GET. A run from a block a
+// lookup found (a book --at reading on from a checkpoint) never does: it
+// stops at its moment, and the next file would be fetched for nothing.
+const prefetchLead = 2 * objstore.DefaultChunkSize
+
+// track notes a read of n bytes at off and prefetches the next file when
+// the run reaches near the end.
+func (f *file) track(off int64, n int) {
+	if f.next == "" || n <= 0 {
+		return
+	}
+	f.mu.Lock()
+	if off != f.runEnd {
+		f.runBeg = off
+	}
+	f.runEnd = off + int64(n)
+	fire := !f.warmed && f.runBeg == 0 && f.runEnd >= f.size-prefetchLead
+	if fire {
+		f.warmed = true
+	}
+	f.mu.Unlock()
+	if fire {
+		f.fs.prefetch(f.next)
+	}
+}
+
+// register and unregister keep the open readers of large files, which
+// prefetch finds by key.
+func (f *s3FS) register(key string, obj *objstore.Object) {
+	f.mu.Lock()
+	f.opened[key] = append(f.opened[key], obj)
+	warm := f.warm[key]
+	delete(f.warm, key)
+	f.mu.Unlock()
+	if warm {
+		obj.Prefetch()
+	}
+}
+
+func (f *s3FS) unregister(key string, obj *objstore.Object) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	objs := f.opened[key]
+	for i, o := range objs {
+		if o == obj {
+			objs = append(objs[:i], objs[i+1:]...)
+			break
+		}
+	}
+	if len(objs) == 0 {
+		delete(f.opened, key)
+	} else {
+		f.opened[key] = objs
+	}
+}
+
+// prefetch starts the read of key from its start in its open readers (a
+// reader that has read it already ignores it), or at its open.
+func (f *s3FS) prefetch(key string) {
+	f.mu.Lock()
+	objs := append([]*objstore.Object(nil), f.opened[key]...)
+	if len(objs) == 0 {
+		f.warm[key] = true
+	}
+	f.mu.Unlock()
+	for _, o := range objs {
+		o.Prefetch()
+	}
+}
+
+// nextSegment is the name of the version's large segment file after name
+// (HEAD lists files sorted by name, as segment ids sort), "" for none.
+func nextSegment(h *Head, name string) string {
+	if _, _, ok := segment.ParseName(name); !ok || strings.HasSuffix(name, ".idx") {
+		return ""
+	}
+	for i, e := range h.Files {
+		if e.Name != name {
+			continue
+		}
+		for _, n := range h.Files[i+1:] {
+			if _, _, ok := segment.ParseName(n.Name); ok && n.Size > smallFile && !strings.HasSuffix(n.Name, ".idx") {
+				return n.Name
+			}
+		}
+		return ""
+	}
+	return ""
 }
 
 func (f *file) Read(p []byte) (int, error) {
 	n, err := f.r.ReadAt(p, f.off)
+	f.track(f.off, n)
 	f.off += int64(n)
 	if err == io.EOF && n > 0 {
 		err = nil
 	}
 	return n, err
 }
-func (f *file) ReadAt(p []byte, off int64) (int, error) { return f.r.ReadAt(p, off) }
-func (f *file) Write([]byte) (int, error)               { return 0, readOnly("write", f.name) }
-func (f *file) WriteAt([]byte, int64) (int, error)      { return 0, readOnly("write", f.name) }
-func (f *file) Sync() error                             { return readOnly("sync", f.name) }
-func (f *file) Name() string                            { return f.name }
+func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.r.ReadAt(p, off)
+	f.track(off, n)
+	return n, err
+}
+func (f *file) Write([]byte) (int, error)          { return 0, readOnly("write", f.name) }
+func (f *file) WriteAt([]byte, int64) (int, error) { return 0, readOnly("write", f.name) }
+func (f *file) Sync() error                        { return readOnly("sync", f.name) }
+func (f *file) Name() string                       { return f.name }
 func (f *file) Stat() (fs.FileInfo, error) {
 	return fileInfo{name: path.Base(f.name), size: f.size}, nil
 }
 func (f *file) Close() error {
+	if f.obj != nil {
+		f.fs.unregister(f.key, f.obj)
+		return f.obj.Close()
+	}
 	if f.closer != nil {
 		return f.closer.Close()
 	}

@@ -148,9 +148,14 @@ func (a *Archive) Publish(ctx context.Context, localRoot string, p archive.Parti
 	} else {
 		_, err = a.store.PutIfMatch(ctx, headKey(sk), body, etag)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, objstore.ErrExists) || errors.Is(err, objstore.ErrChanged):
 		// Only a writer without our lease could have committed: say so.
-		return nil, fmt.Errorf("%s/%s: not committed: %w", a.url, sk, err)
+		return nil, fmt.Errorf("%s/%s: not committed, another writer committed meanwhile: %w", a.url, sk, err)
+	case err != nil:
+		// A write whose answer was lost may have been stored: the stream
+		// is the old version or this one, whole, and a rerun settles it.
+		return nil, fmt.Errorf("%s/%s: the commit's outcome is unknown (the stream is the old version or this one, whole; rerun the import): %w", a.url, sk, err)
 	}
 	a.fs.forget(sk)
 	res.Version = h.Version
@@ -291,17 +296,34 @@ func (h *heldLease) keep(ctx context.Context) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := h.l.Renew(ctx); err != nil {
+				// Under mu: check reads the lease's deadline Renew sets.
+				h.mu.Lock()
+				err := h.l.Renew(ctx)
+				valid := h.l.Valid()
+				h.mu.Unlock()
+				if err == nil {
+					t.Reset(h.ttl / 3)
+					continue
+				}
+				if errors.Is(err, objstore.ErrLeaseLost) || !valid {
 					h.mu.Lock()
 					h.lost = err
 					h.mu.Unlock()
 					return
 				}
+				// A request that failed (the SDK's retries spent): the
+				// lease is ours until Valid says otherwise, so try again
+				// soon rather than give up a long upload for one blip.
+				t.Reset(renewRetry)
 			}
 		}
 	}()
 	return func() { close(done); wg.Wait() }
 }
+
+// renewRetry is how soon a renewal that failed is tried again (a variable
+// for the tests).
+var renewRetry = 2 * time.Second
 
 // check says whether the lease is still ours, just before the commit.
 func (h *heldLease) check() error {

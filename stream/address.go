@@ -181,7 +181,13 @@ func resolveAddress(fsys vfs.FS, root string, a Address, r timespec.Range) ([]st
 		}
 		dir := filepath.Join(symDir, d, a.Type)
 		if _, err := fsys.Stat(filepath.Join(dir, archive.MetaName)); err != nil {
-			continue
+			// A day without the type is no day of the stream; a day that
+			// could not be checked (a cut connection to S3) must not drop
+			// out of the answer silently.
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return nil, err
 		}
 		all, dates = append(all, dir), append(dates, d)
 		if dayInRange(fsys, dir, day, r) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/ingest"
+	"github.com/chronicle-archive/chronicle/s3archive"
 )
 
 func init() { register(newCompressCmd) }
@@ -42,9 +44,6 @@ func runCompress(a *app, name string, args []string) error {
 	if len(args) == 0 {
 		return usagef("compress needs a stream directory")
 	}
-	if err := a.refuseS3("compress"); err != nil {
-		return err
-	}
 	codec, err := ingest.CodecByName(name)
 	if err != nil {
 		return usagef("--codec: %v", err)
@@ -54,10 +53,42 @@ func runCompress(a *app, name string, args []string) error {
 		return err
 	}
 	for _, dir := range dirs {
-		if err := archive.Compress(a.ctx, nil, dir, archive.Options{Codec: codec}); err != nil {
+		compress := func(dir string) error { return archive.Compress(a.ctx, nil, dir, archive.Options{Codec: codec}) }
+		if a.s3 != nil {
+			if err := a.s3Rewrite("compressed", "compressing", "already compressed", dir, compress); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := compress(dir); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.e.stdout, "compressed %s\n", dir)
 	}
+	return nil
+}
+
+// s3Rewrite runs a local rewrite of a stream (compress, decompress,
+// index) on a stream of the S3 archive: on a local copy of its committed
+// version, published as a new version (s3archive.Rewrite). It prints
+// "<did> DIR", or with why when the rewrite changed nothing and nothing
+// was uploaded.
+func (a *app) s3Rewrite(did, doing, why, dir string, fn func(localDir string) error) error {
+	p, _, ok := archive.PartitionOf(dir)
+	if !ok {
+		return fmt.Errorf("%s is not a stream directory (<root>/v1/<venue>/<symbol>/<date>/<stream>)", a.show(dir))
+	}
+	res, err := a.s3.Rewrite(a.ctx, p, fn)
+	if errors.Is(err, s3archive.ErrStreamChanged) {
+		return fmt.Errorf("%s: stream changed while %s, rerun (nothing committed)", a.show(dir), doing)
+	}
+	if err != nil {
+		return err
+	}
+	if res.Unchanged {
+		fmt.Fprintf(a.out(), "%s %s (%s: nothing changed on S3)\n", did, res.Dir, why)
+		return nil
+	}
+	fmt.Fprintf(a.out(), "%s %s (version %s)\n", did, res.Dir, res.Version)
 	return nil
 }

@@ -31,15 +31,21 @@ the file and offset) with that segment left as it was.
 			if len(args) == 0 {
 				return usagef("decompress needs a stream directory")
 			}
-			if err := a.refuseS3("decompress"); err != nil {
-				return err
-			}
 			dirs, err := resolveAll(a, args)
 			if err != nil {
 				return err
 			}
 			for _, dir := range dirs {
-				if err := archive.Decompress(a.ctx, nil, dir, archive.Options{Codec: colseg.Codec{}}); err != nil {
+				decompress := func(dir string) error {
+					return archive.Decompress(a.ctx, nil, dir, archive.Options{Codec: colseg.Codec{}})
+				}
+				if a.s3 != nil {
+					if err := a.s3Rewrite("decompressed", "decompressing", "not compressed", dir, decompress); err != nil {
+						return err
+					}
+					continue
+				}
+				if err := decompress(dir); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.e.stdout, "decompressed %s\n", dir)

@@ -2,13 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"path/filepath"
 
+	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/book"
+	"github.com/chronicle-archive/chronicle/s3archive"
 	"github.com/chronicle-archive/chronicle/stream"
 	"github.com/chronicle-archive/chronicle/timespec"
 	"github.com/chronicle-archive/chronicle/vfs"
@@ -53,9 +57,6 @@ func (o *indexOpts) register(fs *pflag.FlagSet) {
 
 func runIndex(a *app, o *indexOpts, pos []string) error {
 	ctx, e := a.ctx, a.e
-	if err := a.refuseS3("index"); err != nil {
-		return err
-	}
 	if len(pos) != 1 {
 		return usagef("index needs one stream: a stream directory or VENUE/SYMBOL/TYPE")
 	}
@@ -67,7 +68,14 @@ func runIndex(a *app, o *indexOpts, pos []string) error {
 		return err
 	}
 	for _, dir := range dirs {
-		if err := indexOne(ctx, e, filepath.Clean(dir), o.every); err != nil {
+		dir = filepath.Clean(dir)
+		if a.s3 != nil {
+			if err := a.s3IndexOne(dir, o.every); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := indexOne(ctx, e, dir, o.every); err != nil {
 			return err
 		}
 	}
@@ -78,7 +86,34 @@ func indexOne(ctx context.Context, e *env, dir string, every int) error {
 	if err := stream.Index(ctx, nil, dir, every); err != nil {
 		return err
 	}
-	// Report what is now published (read back, so the line is the truth).
+	return indexReport(e.stdout, dir, every, "")
+}
+
+// s3IndexOne indexes a local copy of a stream of the S3 archive and
+// publishes it as a new version (s3Rewrite), then reports as indexOne
+// does, from what is now committed.
+func (a *app) s3IndexOne(dir string, every int) error {
+	p, _, ok := archive.PartitionOf(dir)
+	if !ok {
+		return fmt.Errorf("%s is not a stream directory (<root>/v1/<venue>/<symbol>/<date>/<stream>)", a.show(dir))
+	}
+	res, err := a.s3.Rewrite(a.ctx, p, func(local string) error { return stream.Index(a.ctx, nil, local, every) })
+	if errors.Is(err, s3archive.ErrStreamChanged) {
+		return fmt.Errorf("%s: stream changed while indexing, rerun (nothing committed)", a.show(dir))
+	}
+	if err != nil {
+		return err
+	}
+	note := " (version " + res.Version + ")"
+	if res.Unchanged {
+		note = " (the same checkpoints: nothing changed on S3)"
+	}
+	return indexReport(a.out(), dir, every, note)
+}
+
+// indexReport prints what is now published (read back, so the line is
+// the truth).
+func indexReport(w io.Writer, dir string, every int, note string) error {
 	path := filepath.Join(dir, book.FileName)
 	f, err := vfs.Default.Open(path)
 	if err != nil {
@@ -93,6 +128,6 @@ func indexOne(ctx context.Context, e *env, dir string, every int) error {
 	if err != nil {
 		return &corruptError{fmt.Errorf("%s: %w", path, err)}
 	}
-	fmt.Fprintf(e.stdout, "indexed %s: %d checkpoints (every %d events and each segment start), %d bytes\n", dir, cf.Len(), every, st.Size())
+	fmt.Fprintf(w, "indexed %s: %d checkpoints (every %d events and each segment start), %d bytes%s\n", dir, cf.Len(), every, st.Size(), note)
 	return nil
 }

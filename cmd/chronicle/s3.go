@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -90,15 +89,6 @@ func (d *displayWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-// refuseS3 is the error of a command that rewrites streams, which an S3
-// archive cannot do yet.
-func (a *app) refuseS3(cmd string) error {
-	if a.s3 == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: not supported on an S3 archive (%s) yet: import with --compress, or run it on a local archive", cmd, a.s3.URL())
 }
 
 // s3Import imports one file into the S3 archive: the ledger first (a file
