@@ -5,7 +5,6 @@
 package export
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -13,7 +12,6 @@ import (
 	"reflect"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 
 	"github.com/chronicle-archive/chronicle/decimal"
 )
@@ -43,10 +41,6 @@ const MaxScale = 18
 const (
 	decimalPrecision = 38
 	decimalBytes     = 16
-	// batchRows rows are buffered column by column before each column's
-	// values go to its column writer: the hand-over is per column, so
-	// columns can later be encoded in parallel.
-	batchRows = 1024
 )
 
 // rowGroupRows bounds memory: the writer holds one row group's compressed
@@ -83,19 +77,6 @@ type Cell struct {
 // any other error is final.
 var ErrValue = errors.New("export: value cannot be stored")
 
-// ParquetWriter streams rows into a zstd-compressed Parquet file, in row
-// groups of at most rowGroupRows rows. It keeps one batch of rows column
-// by column in reused buffers: no allocation per row in steady state.
-type ParquetWriter struct {
-	w       *parquet.GenericWriter[any]
-	cols    []Column
-	vals    [][]parquet.Value // per column, the batch's values
-	arena   []byte            // bytes the batch's values point to
-	rows    int64             // rows written so far
-	inGroup int               // rows of the current row group, batch included
-	err     error
-}
-
 // NewParquetWriter returns a writer of a file with columns cols to w.
 // Call Close to write the footer.
 func NewParquetWriter(w io.Writer, cols []Column) (*ParquetWriter, error) {
@@ -103,18 +84,7 @@ func NewParquetWriter(w io.Writer, cols []Column) (*ParquetWriter, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &ParquetWriter{
-		w: parquet.NewGenericWriter[any](w, schema,
-			parquet.Compression(&zstd.Codec{Level: zstd.SpeedDefault}),
-			parquet.MaxRowsPerRowGroup(int64(rowGroupRows)),
-		),
-		cols: cols,
-		vals: make([][]parquet.Value, len(cols)),
-	}
-	for i := range p.vals {
-		p.vals[i] = make([]parquet.Value, 0, batchRows)
-	}
-	return p, nil
+	return newWriter(w, cols, schema)
 }
 
 // newSchema returns the Parquet schema of a file with columns cols, in
@@ -170,8 +140,8 @@ type field struct {
 
 func (f field) Name() string { return f.name }
 
-// Value is for writing Go structs by reflection, which this writer does
-// not do: values are handed to the column writers directly.
+// Value is for writing Go structs by reflection, which this package does
+// not do: parquet-go only writes the template footer (see template).
 func (f field) Value(base reflect.Value) reflect.Value {
 	if base.Kind() == reflect.Map {
 		return base.MapIndex(reflect.ValueOf(f.name))
@@ -179,81 +149,14 @@ func (f field) Value(base reflect.Value) reflect.Value {
 	return reflect.Value{}
 }
 
-// WriteRow writes one row: cells[i] is the value of column i.
-func (p *ParquetWriter) WriteRow(cells []Cell) error {
-	if p.err != nil {
-		return p.err
-	}
-	if len(cells) != len(p.cols) {
-		return fmt.Errorf("%w: row %d has %d cells for %d columns", ErrValue, p.rows+1, len(cells), len(p.cols))
-	}
-	mark := len(p.arena)
-	for i := range cells {
-		v, err := p.value(i, &cells[i])
-		if err != nil {
-			// Undo the row's earlier cells so that the file stays rectangular.
-			for j := range i {
-				p.vals[j] = p.vals[j][:len(p.vals[j])-1]
-			}
-			p.arena = p.arena[:mark]
-			return fmt.Errorf("%w: row %d, column %q: %v", ErrValue, p.rows+1, p.cols[i].Name, err)
-		}
-		p.vals[i] = append(p.vals[i], v)
-	}
-	p.rows++
-	p.inGroup++
-	if len(p.vals[0]) == batchRows || p.inGroup == rowGroupRows {
-		return p.flushBatch()
-	}
-	return nil
-}
-
-// value converts c for column i. The arena may move when it grows: values
-// already made keep pointing at the old array, which stays valid.
-func (p *ParquetWriter) value(i int, c *Cell) (parquet.Value, error) {
-	col := &p.cols[i]
-	def := 0 // definition level of a present value
-	if col.Nullable {
-		def = 1
-	}
-	if c.Null {
-		if !col.Nullable {
-			return parquet.Value{}, errors.New("null in a column that is not nullable")
-		}
-		return parquet.NullValue().Level(0, 0, i), nil
-	}
-	var v parquet.Value
-	switch col.Kind {
-	case String:
-		start := len(p.arena)
-		p.arena = append(p.arena, c.B...)
-		v = parquet.ByteArrayValue(p.arena[start:len(p.arena):len(p.arena)])
-	case Timestamp:
-		if c.Mag%1000 != 0 {
-			return parquet.Value{}, fmt.Errorf("timestamp %d ns is not a whole µs", c.Mag)
-		}
-		v = parquet.Int64Value(int64(c.Mag / 1000))
-	case Decimal:
-		start := len(p.arena)
-		var err error
-		if p.arena, err = appendDecimal(p.arena, c, col.Scale); err != nil {
-			return parquet.Value{}, err
-		}
-		v = parquet.FixedLenByteArrayValue(p.arena[start:len(p.arena):len(p.arena)])
-	case Bool:
-		v = parquet.BooleanValue(c.Bool)
-	}
-	return v.Level(0, def, i), nil
-}
-
-// appendDecimal appends c's value at scale to as 16 bytes of big-endian
-// two's complement.
-func appendDecimal(dst []byte, c *Cell, to uint8) ([]byte, error) {
+// toDecimal returns c's value at scale to as 128 bits of two's
+// complement (hi, lo).
+func toDecimal(c *Cell, to uint8) ([2]uint64, error) {
 	m, from := c.Mag, c.Scale
 	if from > to {
 		v, err := decimal.Rescale(m, from, to)
 		if err != nil {
-			return dst, fmt.Errorf("%s%s has more than the column's %d decimals", sign(c.Neg), decimal.String(m, from), to)
+			return [2]uint64{}, fmt.Errorf("%s%s has more than the column's %d decimals", sign(c.Neg), decimal.String(m, from), to)
 		}
 		m, from = v, to
 	}
@@ -264,8 +167,7 @@ func appendDecimal(dst []byte, c *Cell, to uint8) ([]byte, error) {
 		lo, carry = bits.Add64(^lo, 1, 0)
 		hi, _ = bits.Add64(^hi, 0, carry)
 	}
-	dst = binary.BigEndian.AppendUint64(dst, hi)
-	return binary.BigEndian.AppendUint64(dst, lo), nil
+	return [2]uint64{hi, lo}, nil
 }
 
 func sign(neg bool) string {
@@ -273,44 +175,4 @@ func sign(neg bool) string {
 		return "-"
 	}
 	return ""
-}
-
-// flushBatch hands each column's batch to its column writer, which copies
-// the values, and closes the row group when it is full.
-func (p *ParquetWriter) flushBatch() error {
-	if len(p.vals[0]) > 0 {
-		for i, cw := range p.w.ColumnWriters() {
-			if _, err := cw.WriteRowValues(p.vals[i]); err != nil {
-				p.err = fmt.Errorf("export: parquet column %q: %w", p.cols[i].Name, err)
-				return p.err
-			}
-			p.vals[i] = p.vals[i][:0]
-		}
-		p.arena = p.arena[:0]
-	}
-	if p.inGroup == rowGroupRows {
-		p.inGroup = 0
-		if err := p.w.Flush(); err != nil {
-			p.err = fmt.Errorf("export: parquet row group: %w", err)
-			return p.err
-		}
-	}
-	return nil
-}
-
-// Close writes the buffered rows and the footer. It does not close the
-// underlying writer.
-func (p *ParquetWriter) Close() error {
-	if p.err != nil {
-		return p.err
-	}
-	if err := p.flushBatch(); err != nil {
-		return err
-	}
-	if err := p.w.Close(); err != nil {
-		p.err = fmt.Errorf("export: parquet footer: %w", err)
-		return p.err
-	}
-	p.err = errors.New("export: writer closed")
-	return nil
 }

@@ -1,0 +1,1382 @@
+package export
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"hash/maphash"
+	"io"
+	"math/bits"
+	"runtime"
+	"sync/atomic"
+
+	kzstd "github.com/klauspost/compress/zstd"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress/zstd"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
+)
+
+// The writer builds the column chunks itself, as package snapshots' does
+// (issue 11: handing parquet-go a parquet.Value per cell took several
+// times the CSV export's time, mostly building the values and zstd at its
+// default level over 16 bytes of PLAIN decimal each). WriteRow only
+// converts a row's cells into a column-major batch (where a refusal must
+// be reported); worker goroutines, each owning a fixed share of the
+// columns, turn batches into pages:
+//
+//   - decimals and strings as RLE_DICTIONARY: a dictionary per column
+//     chunk, indices bit-packed at a whole number of bytes (zstd then
+//     finds a value that comes back), one RLE run when a page has a
+//     single value, PLAIN pages once the dictionary would pass
+//     maxDictEntries values or maxDictBytes bytes (unique trade ids);
+//   - timestamps PLAIN, booleans PLAIN (bit-packed);
+//   - NULLs as definition levels in RLE runs;
+//   - zstd at its fastest level.
+//
+// Memory is bounded: a fixed pool of batches of at most about batchBytes,
+// pages of at most about maxPageRows rows, bounded dictionaries, and at
+// most maxGroupsInFlight finished row groups waiting for the output.
+// Schema and footer fields (created_by, column orders) come from
+// parquet-go itself, from an empty file with the same schema; pages are
+// DataPageV2 with statistics and CRCs, chunks have statistics and the
+// page index.
+
+const (
+	// batchRows bounds a batch's rows, batchBytes (about) its values.
+	batchRows         = 8192
+	batchBytes        = 8 << 20
+	maxGroupsInFlight = 2
+	maxDictBytes      = 1 << 20
+	// dictProbe values of a chunk show whether a dictionary pays (see
+	// mostlyUnique).
+	dictProbe = 4096
+)
+
+// Variables so that tests can make many pages and PLAIN pages.
+var (
+	maxPageRows    = 16384
+	maxDictEntries = 1 << 16
+)
+
+// ParquetWriter streams rows into a zstd-compressed Parquet file, in row
+// groups of at most rowGroupRows rows. No allocation per row in steady
+// state. Not safe for concurrent use.
+type ParquetWriter struct {
+	out  *bufio.Writer
+	cols []Column
+	tmpl format.FileMetaData
+
+	batchCap int
+	cur      *batch
+	g        *group
+	free     chan *batch
+	workers  []chan *batch
+	owner    []int // column -> worker
+	started  bool
+	pending  []*group
+	rows     int64  // rows written so far
+	scratch  []Cell // WriteRun's row
+
+	offset    int64
+	rowGroups []format.RowGroup
+	colIdx    [][]format.ColumnIndex
+	offIdx    [][]format.OffsetIndex
+	closed    bool
+	err       error
+}
+
+// colBuf is one column of a batch; which slices are used depends on the
+// kind. Index r is row r of the batch.
+type colBuf struct {
+	null []bool      // nullable columns
+	i64  []int64     // Timestamp: µs
+	dec  [][2]uint64 // Decimal: 128-bit two's complement (hi, lo)
+	flag []bool      // Bool
+	end  []uint32    // String: row r is b[end[r-1]:end[r]]
+	rep  []bool      // String: row r is row r-1's value (present), not copied again
+	b    []byte      // String bytes
+}
+
+type batch struct {
+	n    int
+	cols []colBuf
+	last bool // ends its row group
+	g    *group
+	refs atomic.Int32
+}
+
+type group struct {
+	rows   int64
+	chunks []*chunk
+	left   atomic.Int32
+	done   chan struct{}
+}
+
+// chunk is a finished column chunk: its bytes and what the footer needs.
+type chunk struct {
+	dict, data       []byte
+	dictUncompressed int64
+	dataUncompressed int64
+	numValues        int64
+	pages            []format.PageLocation
+	index            format.ColumnIndex
+	stats            format.Statistics
+	defHist          []int64
+	encodings        []format.Encoding
+	dictPages        int32
+	plainPages       int32
+	deltaPages       int32
+	err              error
+}
+
+func newWriter(w io.Writer, cols []Column, schema *parquet.Schema) (*ParquetWriter, error) {
+	p := &ParquetWriter{out: bufio.NewWriterSize(w, 1<<20), cols: cols}
+	if err := p.template(schema); err != nil {
+		return nil, err
+	}
+	p.batchCap = max(64, min(batchRows, batchBytes/(18*len(cols)), rowGroupRows))
+	return p, nil
+}
+
+// template writes an empty file with parquet-go and keeps its footer.
+func (p *ParquetWriter) template(schema *parquet.Schema) error {
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[any](&buf, schema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}))
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("export: parquet schema: %w", err)
+	}
+	b := buf.Bytes()
+	n := int(binary.LittleEndian.Uint32(b[len(b)-8:]))
+	if err := thrift.Unmarshal(new(thrift.CompactProtocol), b[len(b)-8-n:len(b)-8], &p.tmpl); err != nil {
+		return fmt.Errorf("export: parquet schema: %w", err)
+	}
+	if len(p.tmpl.Schema) != 1+len(p.cols) {
+		return fmt.Errorf("export: parquet schema has %d leaves for %d columns", len(p.tmpl.Schema)-1, len(p.cols))
+	}
+	return nil
+}
+
+func (p *ParquetWriter) newBatch() *batch {
+	c := p.batchCap
+	b := &batch{cols: make([]colBuf, len(p.cols))}
+	for j, col := range p.cols {
+		cb := &b.cols[j]
+		if col.Nullable {
+			cb.null = make([]bool, c)
+		}
+		switch col.Kind {
+		case Timestamp:
+			cb.i64 = make([]int64, c)
+		case Decimal:
+			cb.dec = make([][2]uint64, c)
+		case Bool:
+			cb.flag = make([]bool, c)
+		case String:
+			cb.end = make([]uint32, c)
+			cb.rep = make([]bool, c)
+		}
+	}
+	return b
+}
+
+// WriteRow writes one row: cells[i] is the value of column i.
+func (p *ParquetWriter) WriteRow(cells []Cell) error {
+	if p.err != nil {
+		return p.err
+	}
+	if len(cells) != len(p.cols) {
+		return fmt.Errorf("%w: row %d has %d cells for %d columns", ErrValue, p.rows+1, len(cells), len(p.cols))
+	}
+	return p.row(cells)
+}
+
+// row writes one row of len(p.cols) cells.
+func (p *ParquetWriter) row(cells []Cell) error {
+	if p.cur == nil {
+		p.cur = p.takeBatch()
+		if p.g == nil {
+			p.g = p.newGroup()
+		}
+	}
+	b := p.cur
+	r := b.n
+	for i := range cells {
+		if err := p.put(&b.cols[i], i, r, &cells[i]); err != nil {
+			// The row does not count; undo the strings it appended.
+			for j := range i {
+				if cb := &b.cols[j]; cb.end != nil {
+					cb.b = cb.b[:start(cb, r)]
+				}
+			}
+			return fmt.Errorf("%w: row %d, column %q: %v", ErrValue, p.rows+1, p.cols[i].Name, err)
+		}
+	}
+	p.added(1)
+	return p.err
+}
+
+// added counts n rows just stored in the current batch and hands the
+// batch over when it or its row group is full.
+func (p *ParquetWriter) added(n int) {
+	b := p.cur
+	b.n += n
+	p.rows += int64(n)
+	p.g.rows += int64(n)
+	if p.g.rows == int64(rowGroupRows) {
+		b.last = true
+	}
+	if b.n == p.batchCap || b.last {
+		p.submit()
+	}
+}
+
+// WriteRun writes n = len(mags)/len(vary) rows that differ only in the
+// magnitudes of the Decimal columns vary: row r is cells, with
+// cells[vary[k]].Mag = mags[r*len(vary)+k]. That is a book event's levels
+// (the cells of one side, the prices and amounts varying); each row after
+// a batch's first is copied column by column, a fraction of WriteRow's
+// cost. A value that cannot be stored refuses the whole run: nothing of
+// it is written.
+func (p *ParquetWriter) WriteRun(cells []Cell, vary []int, mags []uint64) error {
+	if p.err != nil {
+		return p.err
+	}
+	if len(cells) != len(p.cols) {
+		return fmt.Errorf("%w: row %d has %d cells for %d columns", ErrValue, p.rows+1, len(cells), len(p.cols))
+	}
+	if len(vary) == 0 || len(mags)%len(vary) != 0 {
+		return fmt.Errorf("%w: a run of %d magnitudes for %d columns", ErrValue, len(mags), len(vary))
+	}
+	nv := len(vary)
+	n := len(mags) / nv
+	if n == 0 {
+		return nil
+	}
+	for k, j := range vary {
+		if j < 0 || j >= len(cells) || p.cols[j].Kind != Decimal || cells[j].Null {
+			return fmt.Errorf("%w: a run varies column %d, not a Decimal or NULL", ErrValue, j)
+		}
+		// Only a value at more decimals than its column can be refused:
+		// check them all first (the first row checks the other cells).
+		if c := &cells[j]; c.Scale > p.cols[j].Scale {
+			for r := 1; r < n; r++ {
+				v := *c
+				v.Mag = mags[r*nv+k]
+				if _, err := toDecimal(&v, p.cols[j].Scale); err != nil {
+					return fmt.Errorf("%w: row %d, column %q: %v", ErrValue, p.rows+int64(r)+1, p.cols[j].Name, err)
+				}
+			}
+		}
+	}
+	p.scratch = append(p.scratch[:0], cells...)
+	for r := 0; r < n; {
+		// A batch's first row goes through row (that checks the cells and
+		// gives the copies a row to copy); the next ones are copies.
+		for k, j := range vary {
+			p.scratch[j].Mag = mags[r*nv+k]
+		}
+		if err := p.row(p.scratch); err != nil {
+			return err
+		}
+		r++
+		b := p.cur
+		if b == nil || r == n {
+			continue
+		}
+		m := min(n-r, p.batchCap-b.n, rowGroupRows-int(p.g.rows))
+		p.copyRows(b, m, vary, mags[r*nv:(r+m)*nv])
+		r += m
+		p.added(m)
+	}
+	return p.err
+}
+
+// copyRows stores m copies of the batch's last row after it, the columns
+// vary taking the magnitudes mags instead (m rows of len(vary) values, at
+// their cells' Scale and sign, already checked). The result is what row
+// would have stored for the same cells.
+func (p *ParquetWriter) copyRows(b *batch, m int, vary []int, mags []uint64) {
+	src, lo, hi := b.n-1, b.n, b.n+m
+	for j := range b.cols {
+		cb := &b.cols[j]
+		if cb.null != nil {
+			fill(cb.null[lo:hi], cb.null[src])
+		}
+		switch p.cols[j].Kind {
+		case String:
+			fill(cb.end[lo:hi], cb.end[src])
+			fill(cb.rep[lo:hi], cb.null == nil || !cb.null[src])
+		case Timestamp:
+			fill(cb.i64[lo:hi], cb.i64[src])
+		case Bool:
+			fill(cb.flag[lo:hi], cb.flag[src])
+		case Decimal:
+			fill(cb.dec[lo:hi], cb.dec[src])
+		}
+	}
+	for k, j := range vary {
+		dec, c, to := b.cols[j].dec[lo:hi], &p.scratch[j], p.cols[j].Scale
+		if c.Scale == to && !c.Neg {
+			for r := range dec {
+				dec[r] = [2]uint64{0, mags[r*len(vary)+k]}
+			}
+			continue
+		}
+		v := *c
+		for r := range dec {
+			v.Mag = mags[r*len(vary)+k]
+			dec[r], _ = toDecimal(&v, to) // checked by WriteRun
+		}
+	}
+}
+
+func fill[T any](s []T, v T) {
+	for i := range s {
+		s[i] = v
+	}
+}
+
+func start(cb *colBuf, r int) uint32 {
+	if r == 0 {
+		return 0
+	}
+	return cb.end[r-1]
+}
+
+// put stores cell c as row r of column i.
+func (p *ParquetWriter) put(cb *colBuf, i, r int, c *Cell) error {
+	col := &p.cols[i]
+	if c.Null {
+		if !col.Nullable {
+			return errors.New("null in a column that is not nullable")
+		}
+		cb.null[r] = true
+		if cb.end != nil {
+			cb.end[r], cb.rep[r] = start(cb, r), false
+		}
+		return nil
+	}
+	if col.Nullable {
+		cb.null[r] = false
+	}
+	switch col.Kind {
+	case String:
+		// Exchange, symbol and side mostly repeat: a comparison here saves
+		// the copy, and the worker's comparison.
+		if r > 0 && (cb.null == nil || !cb.null[r-1]) && bytes.Equal(c.B, cb.b[start(cb, r-1):cb.end[r-1]]) {
+			cb.end[r], cb.rep[r] = cb.end[r-1], true
+			break
+		}
+		cb.rep[r] = false
+		if len(cb.b)+len(c.B) > 1<<32-1 {
+			return errors.New("string too long") // not reachable with bounded batches
+		}
+		cb.b = append(cb.b, c.B...)
+		cb.end[r] = uint32(len(cb.b))
+	case Timestamp:
+		if c.Mag%1000 != 0 {
+			return fmt.Errorf("timestamp %d ns is not a whole µs", c.Mag)
+		}
+		cb.i64[r] = int64(c.Mag / 1000)
+	case Decimal:
+		if c.Scale == col.Scale && !c.Neg {
+			cb.dec[r] = [2]uint64{0, c.Mag} // the common case, without a call
+			break
+		}
+		v, err := toDecimal(c, col.Scale)
+		if err != nil {
+			return err
+		}
+		cb.dec[r] = v
+	case Bool:
+		cb.flag[r] = c.Bool
+	}
+	return nil
+}
+
+func (p *ParquetWriter) newGroup() *group {
+	return &group{chunks: make([]*chunk, len(p.cols)), done: make(chan struct{})}
+}
+
+func (p *ParquetWriter) takeBatch() *batch {
+	var b *batch
+	if !p.started {
+		b = p.newBatch()
+	} else {
+		b = <-p.free
+	}
+	b.n, b.last, b.g = 0, false, nil
+	for j := range b.cols {
+		b.cols[j].b = b.cols[j].b[:0]
+	}
+	return b
+}
+
+// cost estimates a column's encoding work, to share columns out.
+func cost(c Column) int {
+	switch c.Kind {
+	case Decimal, String:
+		return 3
+	}
+	return 1
+}
+
+// start launches the workers and shares the columns out among them,
+// each to the least loaded so far.
+func (p *ParquetWriter) start() {
+	p.started = true
+	nw := min(max(runtime.GOMAXPROCS(0), 1), 4, len(p.cols))
+	pool := nw + 2
+	p.free = make(chan *batch, pool)
+	for range pool - 1 { // the one being filled is the last
+		p.free <- p.newBatch()
+	}
+	load := make([]int, nw)
+	p.owner = make([]int, len(p.cols))
+	for j, c := range p.cols {
+		w := 0
+		for k := range load {
+			if load[k] < load[w] {
+				w = k
+			}
+		}
+		p.owner[j] = w
+		load[w] += cost(c)
+	}
+	for w := range nw {
+		in := make(chan *batch, pool)
+		p.workers = append(p.workers, in)
+		z := newZstd()
+		var cols []*colEnc
+		for j := range p.cols {
+			if p.owner[j] == w {
+				cols = append(cols, newColEnc(p, j, z))
+			}
+		}
+		go p.work(in, cols)
+	}
+}
+
+// newZstd returns an encoder with the settings of parquet-go's zstd codec
+// but the fastest level. Each worker keeps its own: a new encoder costs
+// far more than compressing a page.
+func newZstd() *kzstd.Encoder {
+	e, err := kzstd.NewWriter(nil, kzstd.WithEncoderConcurrency(1), kzstd.WithEncoderLevel(kzstd.SpeedFastest),
+		kzstd.WithZeroFrames(true), kzstd.WithEncoderCRC(false))
+	if err != nil {
+		panic(err) // only for invalid options
+	}
+	return e
+}
+
+func (p *ParquetWriter) work(in <-chan *batch, cols []*colEnc) {
+	for b := range in {
+		g := b.g
+		for _, c := range cols {
+			c.add(b)
+			if c.pageRows >= maxPageRows {
+				c.flush()
+			}
+		}
+		if b.last {
+			for _, c := range cols {
+				g.chunks[c.col] = c.finish()
+			}
+			if g.left.Add(-1) == 0 {
+				close(g.done)
+			}
+		}
+		if b.refs.Add(-1) == 0 {
+			p.free <- b
+		}
+	}
+}
+
+// submit hands the current batch to the workers and writes the row
+// groups they have finished.
+func (p *ParquetWriter) submit() {
+	if !p.started {
+		p.start()
+	}
+	b := p.cur
+	b.g = p.g
+	b.refs.Store(int32(len(p.workers)))
+	if b.last {
+		p.g.left.Store(int32(len(p.workers)))
+	}
+	for _, in := range p.workers {
+		in <- b
+	}
+	p.cur = nil
+	if b.last {
+		p.pending = append(p.pending, p.g)
+		p.g = nil
+	}
+	for len(p.pending) > 0 && p.err == nil {
+		g := p.pending[0]
+		if len(p.pending) <= maxGroupsInFlight {
+			select {
+			case <-g.done:
+			default:
+				return
+			}
+		}
+		<-g.done
+		p.pending = p.pending[1:]
+		p.err = p.writeGroup(g)
+	}
+}
+
+// Close writes the buffered rows and the footer. It does not close the
+// underlying writer.
+func (p *ParquetWriter) Close() error {
+	if p.err != nil {
+		p.abort()
+		return p.err
+	}
+	if p.g != nil && p.g.rows > 0 {
+		if p.cur == nil {
+			p.cur = p.takeBatch()
+		}
+		p.cur.last = true
+		p.submit()
+	}
+	for _, g := range p.pending {
+		if p.err != nil {
+			break
+		}
+		<-g.done
+		p.err = p.writeGroup(g)
+	}
+	p.pending = nil
+	p.abort()
+	if p.err == nil {
+		p.err = p.writeFooter()
+	}
+	if p.err == nil {
+		p.err = p.out.Flush()
+	}
+	if p.err != nil {
+		return p.err
+	}
+	p.err = errors.New("export: writer closed")
+	return nil
+}
+
+// abort stops the workers (they finish the batches they have).
+func (p *ParquetWriter) abort() {
+	if !p.closed {
+		p.closed = true
+		for _, in := range p.workers {
+			close(in)
+		}
+	}
+}
+
+func (p *ParquetWriter) emit(b []byte) error {
+	_, err := p.out.Write(b)
+	p.offset += int64(len(b))
+	if err != nil {
+		return fmt.Errorf("export: parquet output at byte %d: %w", p.offset-int64(len(b)), err)
+	}
+	return nil
+}
+
+func (p *ParquetWriter) writeGroup(g *group) error {
+	if p.offset == 0 {
+		if err := p.emit([]byte("PAR1")); err != nil {
+			return err
+		}
+	}
+	if g.rows == 0 {
+		return nil
+	}
+	rg := format.RowGroup{NumRows: g.rows, FileOffset: p.offset, Ordinal: int16(len(p.rowGroups))}
+	ci := make([]format.ColumnIndex, len(p.cols))
+	oi := make([]format.OffsetIndex, len(p.cols))
+	for j, c := range g.chunks {
+		if c.err != nil {
+			return c.err
+		}
+		t, _ := p.tmpl.Schema[1+j].Type.Get()
+		md := format.ColumnMetaData{
+			Type:                  t,
+			Encoding:              c.encodings,
+			PathInSchema:          []string{p.tmpl.Schema[1+j].Name},
+			Codec:                 format.Zstd,
+			NumValues:             c.numValues,
+			TotalUncompressedSize: c.dictUncompressed + c.dataUncompressed,
+			TotalCompressedSize:   int64(len(c.dict) + len(c.data)),
+			Statistics:            c.stats,
+			SizeStatistics:        format.SizeStatistics{DefinitionLevelHistogram: c.defHist},
+		}
+		if c.dict != nil {
+			md.DictionaryPageOffset = p.offset
+			md.EncodingStats = append(md.EncodingStats, format.PageEncodingStats{PageType: format.DictionaryPage, Encoding: format.Plain, Count: 1})
+			if err := p.emit(c.dict); err != nil {
+				return err
+			}
+		}
+		md.DataPageOffset = p.offset
+		if c.plainPages > 0 {
+			md.EncodingStats = append(md.EncodingStats, format.PageEncodingStats{PageType: format.DataPageV2, Encoding: format.Plain, Count: c.plainPages})
+		}
+		if c.deltaPages > 0 {
+			md.EncodingStats = append(md.EncodingStats, format.PageEncodingStats{PageType: format.DataPageV2, Encoding: format.DeltaBinaryPacked, Count: c.deltaPages})
+		}
+		if c.dictPages > 0 {
+			md.EncodingStats = append(md.EncodingStats, format.PageEncodingStats{PageType: format.DataPageV2, Encoding: format.RLEDictionary, Count: c.dictPages})
+		}
+		for k := range c.pages {
+			c.pages[k].Offset += p.offset
+		}
+		if err := p.emit(c.data); err != nil {
+			return err
+		}
+		rg.Columns = append(rg.Columns, format.ColumnChunk{MetaData: md})
+		rg.TotalByteSize += md.TotalUncompressedSize
+		rg.TotalCompressedSize += md.TotalCompressedSize
+		ci[j] = c.index
+		oi[j] = format.OffsetIndex{PageLocations: c.pages}
+	}
+	p.rowGroups = append(p.rowGroups, rg)
+	p.colIdx = append(p.colIdx, ci)
+	p.offIdx = append(p.offIdx, oi)
+	return nil
+}
+
+func (p *ParquetWriter) writeFooter() error {
+	if p.offset == 0 {
+		if err := p.emit([]byte("PAR1")); err != nil {
+			return err
+		}
+	}
+	proto := new(thrift.CompactProtocol)
+	for i := range p.rowGroups {
+		for j := range p.colIdx[i] {
+			b, err := thrift.Marshal(proto, &p.colIdx[i][j])
+			if err != nil {
+				return err
+			}
+			c := &p.rowGroups[i].Columns[j]
+			c.ColumnIndexOffset, c.ColumnIndexLength = p.offset, int32(len(b))
+			if err := p.emit(b); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range p.rowGroups {
+		for j := range p.offIdx[i] {
+			b, err := thrift.Marshal(proto, &p.offIdx[i][j])
+			if err != nil {
+				return err
+			}
+			c := &p.rowGroups[i].Columns[j]
+			c.OffsetIndexOffset, c.OffsetIndexLength = p.offset, int32(len(b))
+			if err := p.emit(b); err != nil {
+				return err
+			}
+		}
+	}
+	md := p.tmpl
+	md.RowGroups = p.rowGroups
+	md.NumRows = 0
+	for _, rg := range p.rowGroups {
+		md.NumRows += rg.NumRows
+	}
+	b, err := thrift.Marshal(proto, &md)
+	if err != nil {
+		return err
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(b)))
+	return p.emit(append(b, "PAR1"...))
+}
+
+// colEnc builds one column's chunk of the current row group. It belongs
+// to one worker.
+type colEnc struct {
+	p    *ParquetWriter
+	z    *kzstd.Encoder // the worker's
+	col  int
+	kind Kind
+	opt  bool // nullable
+
+	// Dictionary (Decimal, String): keys in insertion order, an
+	// open-addressing table of key index + 1.
+	dkeys [][2]uint64 // Decimal
+	skeys []byte      // String: key k is skeys[send[k-1]:send[k]]
+	send  []uint32
+	table []uint32
+	seed  maphash.Seed
+	plain bool // the dictionary is full: PLAIN pages for the rest of the chunk
+
+	data       []byte
+	pages      []format.PageLocation
+	index      format.ColumnIndex
+	rows       int64
+	nulls      int64
+	present    int64
+	cmin, cmax []byte // the chunk's bounds, encoded as statistics
+	dataRaw    int64
+	dictPages  int32
+	plainPages int32
+	deltaPages int32
+	err        error
+
+	// The page being built.
+	pageRows   int
+	has        bool
+	dmin, dmax [2]uint64 // Decimal bounds; Timestamp in [1]
+	bmin, bmax bool      // Bool bounds
+	smin, smax []byte    // String bounds
+	lastIdx    uint32
+	lastD      [2]uint64
+	same       bool     // every index of the page is lastIdx
+	idx        []uint32 // dictionary indices of the page's present values
+	nplain     int      // String: values in a PLAIN page
+	dvals      int      // values of the chunk in dictionary pages
+	raw        []byte   // PLAIN values; then the page
+	bools      []bool
+	ts         []int64 // Timestamp: the page's present values
+	defs       []byte  // definition levels before the open run
+	run        int
+	cur        bool
+	zraw       []byte
+	zbuf       []byte
+}
+
+func newColEnc(p *ParquetWriter, j int, z *kzstd.Encoder) *colEnc {
+	c := &colEnc{p: p, z: z, col: j, kind: p.cols[j].Kind, opt: p.cols[j].Nullable, seed: maphash.MakeSeed()}
+	c.reset()
+	return c
+}
+
+func (c *colEnc) reset() {
+	c.dkeys, c.skeys, c.send = c.dkeys[:0], c.skeys[:0], c.send[:0]
+	if c.kind == Decimal || c.kind == String {
+		if len(c.table) == 0 {
+			c.table = make([]uint32, 1024)
+		} else {
+			clear(c.table)
+		}
+	}
+	// The next chunk is about as large as this one: no doubling garbage.
+	c.data, c.pages = make([]byte, 0, len(c.data)+len(c.data)/8), nil
+	c.index = format.ColumnIndex{}
+	c.rows, c.nulls, c.present, c.dataRaw = 0, 0, 0, 0
+	c.cmin, c.cmax = nil, nil
+	c.err = nil
+	c.plain, c.dictPages, c.plainPages, c.deltaPages, c.dvals = c.kind == Timestamp, 0, 0, 0, 0
+	c.resetPage()
+}
+
+func (c *colEnc) resetPage() {
+	c.pageRows, c.has, c.run, c.same, c.nplain = 0, false, 0, true, 0
+	c.idx, c.raw, c.defs, c.bools, c.ts = c.idx[:0], c.raw[:0], c.defs[:0], c.bools[:0], c.ts[:0]
+	c.smin, c.smax = c.smin[:0], c.smax[:0]
+}
+
+// add appends the batch's rows of the column to the page being built.
+func (c *colEnc) add(b *batch) {
+	n := b.n
+	if n == 0 {
+		return
+	}
+	cb := &b.cols[c.col]
+	// Before the batch's definition levels, which go with its values.
+	if !c.plain && c.kind != Bool && c.dictFull(cb, n) {
+		c.flush()
+		c.plain = true
+	}
+	if c.opt {
+		nulls := cb.null[:n]
+		if c.run == 0 {
+			c.cur = !nulls[0]
+		}
+		for _, isNull := range nulls {
+			if p := !isNull; p != c.cur {
+				c.defs = appendRun(c.defs, c.run, c.cur)
+				c.run, c.cur = 0, p
+			}
+			c.run++
+		}
+	}
+	switch c.kind {
+	case Timestamp, Decimal:
+		c.addNumbers(cb, n)
+	case Bool:
+		for r, v := range cb.flag[:n] {
+			if c.opt && cb.null[r] {
+				continue
+			}
+			c.bools = append(c.bools, v)
+			if !c.has {
+				c.bmin, c.bmax, c.has = v, v, true
+			} else {
+				c.bmin, c.bmax = c.bmin && v, c.bmax || v
+			}
+		}
+	case String:
+		c.addStrings(cb, n)
+	}
+	c.pageRows += n
+}
+
+// addNumbers adds decimals or timestamps.
+func (c *colEnc) addNumbers(cb *colBuf, n int) {
+	if c.kind == Timestamp {
+		c.addTimestamps(cb, n)
+		return
+	}
+	// A value often stays from one row to the next: then neither the
+	// dictionary nor the bounds need looking at.
+	idx, has, last, lastIdx, same := c.idx, c.has, c.lastD, c.lastIdx, c.same
+	pmin, pmax := c.dmin, c.dmax
+	for r, v := range cb.dec[:n] {
+		if c.opt && cb.null[r] {
+			continue
+		}
+		if c.plain {
+			c.raw = be128(c.raw, v)
+		} else if has && v == last {
+			idx = append(idx, lastIdx)
+			continue
+		} else {
+			k := c.lookupDec(v)
+			same = same && (!has || k == lastIdx)
+			lastIdx = k
+			idx = append(idx, k)
+		}
+		if !has || lessDec(v, pmin) {
+			pmin = v
+		}
+		if !has || lessDec(pmax, v) {
+			pmax = v
+		}
+		has, last = true, v
+	}
+	c.dvals += len(idx) - len(c.idx)
+	c.idx, c.has, c.lastD, c.lastIdx, c.same, c.dmin, c.dmax = idx, has, last, lastIdx, same, pmin, pmax
+}
+
+// dictFull tells whether the batch could overfill the dictionary, or a
+// dictionary does not pay: then the page ends before the batch and the
+// chunk's further values are PLAIN.
+func (c *colEnc) dictFull(cb *colBuf, n int) bool {
+	switch c.kind {
+	case Decimal:
+		return len(c.dkeys)+n > maxDictEntries
+	case Timestamp:
+		return false // always PLAIN (see addTimestamps)
+	}
+	return len(c.send)+n > maxDictEntries || len(c.skeys)+len(cb.b) > maxDictBytes || c.mostlyUnique()
+}
+
+// mostlyUnique tells whether the chunk's dictionary has past dictProbe
+// values and more than half of them distinct (trade ids): then hashing every value buys little or nothing, and the
+// rest of the chunk goes PLAIN.
+func (c *colEnc) mostlyUnique() bool {
+	return c.dvals >= dictProbe && 2*c.dictLen() > c.dvals
+}
+
+// addTimestamps adds timestamps, always DELTA_BINARY_PACKED: sorted
+// times take a byte or two each, where PLAIN took 8 bytes through zstd
+// (three quarters of a book file's zstd input) and a dictionary's
+// indices compressed worse than PLAIN.
+func (c *colEnc) addTimestamps(cb *colBuf, n int) {
+	lo, hi := int64(c.dmin[1]), int64(c.dmax[1])
+	for r, t := range cb.i64[:n] {
+		if c.opt && cb.null[r] {
+			continue
+		}
+		c.ts = append(c.ts, t)
+		if !c.has {
+			lo, hi, c.has = t, t, true
+		}
+		lo, hi = min(lo, t), max(hi, t)
+	}
+	c.dmin[1], c.dmax[1] = uint64(lo), uint64(hi)
+}
+
+func (c *colEnc) addStrings(cb *colBuf, n int) {
+	var s0 uint32
+	var last []byte
+	has := c.has
+	if has && !c.plain {
+		last = c.key(c.lastIdx)
+	}
+	for r, e := range cb.end[:n] {
+		if cb.rep[r] { // row r-1's value: last
+			if c.plain {
+				c.raw = binary.LittleEndian.AppendUint32(c.raw, uint32(len(last)))
+				c.raw = append(c.raw, last...)
+				c.nplain++
+			} else {
+				c.idx = append(c.idx, c.lastIdx)
+				c.dvals++
+			}
+			continue
+		}
+		v := cb.b[s0:e]
+		s0 = e
+		if c.opt && cb.null[r] {
+			continue
+		}
+		if c.plain {
+			c.raw = binary.LittleEndian.AppendUint32(c.raw, uint32(len(v)))
+			c.raw = append(c.raw, v...)
+			c.nplain++
+			last = v
+		} else if has && bytes.Equal(v, last) {
+			c.idx = append(c.idx, c.lastIdx)
+			c.dvals++
+			continue
+		} else {
+			k := c.lookupStr(v)
+			c.same = c.same && (!has || k == c.lastIdx)
+			c.lastIdx = k
+			c.idx = append(c.idx, k)
+			c.dvals++
+			last = v
+		}
+		if !has || bytes.Compare(v, c.smin) < 0 {
+			c.smin = append(c.smin[:0], v...)
+		}
+		if !has || bytes.Compare(c.smax, v) < 0 {
+			c.smax = append(c.smax[:0], v...)
+		}
+		has = true
+	}
+	c.has = has
+}
+
+func (c *colEnc) key(k uint32) []byte {
+	var s uint32
+	if k > 0 {
+		s = c.send[k-1]
+	}
+	return c.skeys[s:c.send[k]]
+}
+
+func hashDec(v [2]uint64) uint64 { return (v[1]*0x9E3779B97F4A7C15 ^ v[0]*0xC2B2AE3D27D4EB4F) >> 17 }
+
+// lookupDec returns v's dictionary index, adding it if new.
+func (c *colEnc) lookupDec(v [2]uint64) uint32 {
+	mask := uint64(len(c.table) - 1)
+	for i := hashDec(v) & mask; ; i = (i + 1) & mask {
+		e := c.table[i]
+		if e == 0 {
+			c.dkeys = append(c.dkeys, v)
+			c.table[i] = uint32(len(c.dkeys))
+			if 2*len(c.dkeys) > len(c.table) {
+				c.grow(len(c.dkeys))
+			}
+			return uint32(len(c.dkeys) - 1)
+		}
+		if c.dkeys[e-1] == v {
+			return e - 1
+		}
+	}
+}
+
+// lookupStr returns v's dictionary index, adding it if new.
+func (c *colEnc) lookupStr(v []byte) uint32 {
+	mask := uint64(len(c.table) - 1)
+	for i := maphash.Bytes(c.seed, v) & mask; ; i = (i + 1) & mask {
+		e := c.table[i]
+		if e == 0 {
+			c.skeys = append(c.skeys, v...)
+			c.send = append(c.send, uint32(len(c.skeys)))
+			c.table[i] = uint32(len(c.send))
+			if 2*len(c.send) > len(c.table) {
+				c.grow(len(c.send))
+			}
+			return uint32(len(c.send) - 1)
+		}
+		if bytes.Equal(c.key(e-1), v) {
+			return e - 1
+		}
+	}
+}
+
+func (c *colEnc) grow(n int) {
+	c.table = make([]uint32, 2*len(c.table))
+	mask := uint64(len(c.table) - 1)
+	for k := range n {
+		var h uint64
+		if c.kind != String {
+			h = hashDec(c.dkeys[k])
+		} else {
+			h = maphash.Bytes(c.seed, c.key(uint32(k)))
+		}
+		i := h & mask
+		for c.table[i] != 0 {
+			i = (i + 1) & mask
+		}
+		c.table[i] = uint32(k + 1)
+	}
+}
+
+func (c *colEnc) dictLen() int {
+	if c.kind != String {
+		return len(c.dkeys)
+	}
+	return len(c.send)
+}
+
+// flush writes the page being built.
+func (c *colEnc) flush() {
+	n := c.pageRows
+	if n == 0 || c.err != nil {
+		return
+	}
+	// Definition levels go uncompressed in front of the values (V2).
+	levels := c.zraw[:0]
+	if c.opt {
+		levels = appendRun(append(levels, c.defs...), c.run, c.cur)
+	}
+	defLen := len(levels)
+	enc := format.Plain
+	var vals []byte
+	present := 0
+	switch {
+	case c.kind == Bool:
+		present = len(c.bools)
+		vals = appendBools(c.raw[:0], c.bools)
+	case c.kind == Timestamp && len(c.ts) > 0:
+		enc = format.DeltaBinaryPacked
+		present = len(c.ts)
+		vals = appendDelta(c.raw[:0], c.ts)
+	case c.kind == Timestamp:
+		vals = c.raw[:0]
+	case c.plain && c.kind == Decimal:
+		present = len(c.raw) / 16
+		vals = c.raw
+	case c.plain: // String
+		present = c.nplain
+		vals = c.raw
+	case len(c.idx) == 0:
+		// No values: PLAIN, as a chunk of NULLs has no dictionary for an
+		// RLE_DICTIONARY page to refer to (DuckDB refuses one).
+		vals = c.raw[:0]
+	default:
+		enc = format.RLEDictionary
+		present = len(c.idx)
+		vals = c.raw[:0]
+		// Whole bytes, not the fewest bits: zstd then sees a value
+		// that comes back as the same bytes.
+		w := (max(1, bits.Len(uint(c.dictLen()-1))) + 7) / 8 * 8
+		vals = append(vals, byte(w))
+		if c.same {
+			vals = appendRLE(vals, present, c.lastIdx, w)
+		} else {
+			vals = appendBitPacked(vals, c.idx, w)
+		}
+	}
+	nulls := n - present
+	raw := append(levels, vals...)
+	c.zraw = raw[:0]
+	c.raw = vals[:0]
+	z := c.z.EncodeAll(raw[defLen:], c.zbuf[:0])
+	c.zbuf = z
+	st := c.pageStats(nulls)
+	h := format.PageHeader{
+		Type:                 format.DataPageV2,
+		UncompressedPageSize: int32(len(raw)),
+		CompressedPageSize:   int32(defLen + len(z)),
+		CRC:                  int32(crc32.Update(crc32.ChecksumIEEE(raw[:defLen]), crc32.IEEETable, z)),
+		DataPageHeaderV2: thrift.New(format.DataPageHeaderV2{
+			NumValues: int32(n), NumNulls: int32(nulls), NumRows: int32(n), Encoding: enc,
+			DefinitionLevelsByteLength: int32(defLen), IsCompressed: thrift.New(true), Statistics: st,
+		}),
+	}
+	hb, err := thrift.Marshal(new(thrift.CompactProtocol), &h)
+	if err != nil {
+		c.err = err
+		return
+	}
+	switch enc {
+	case format.Plain:
+		c.plainPages++
+	case format.DeltaBinaryPacked:
+		c.deltaPages++
+	default:
+		c.dictPages++
+	}
+	c.pages = append(c.pages, format.PageLocation{Offset: int64(len(c.data)), CompressedPageSize: int32(len(hb)) + h.CompressedPageSize, FirstRowIndex: c.rows})
+	c.data = append(c.data, hb...)
+	c.data = append(c.data, raw[:defLen]...)
+	c.data = append(c.data, z...)
+	c.dataRaw += int64(len(hb) + len(raw))
+	c.index.NullPages = append(c.index.NullPages, !c.has)
+	c.index.MinValues = append(c.index.MinValues, st.MinValue)
+	c.index.MaxValues = append(c.index.MaxValues, st.MaxValue)
+	c.index.NullCounts = append(c.index.NullCounts, int64(nulls))
+	if c.has {
+		if c.cmin == nil || c.less(st.MinValue, c.cmin) {
+			c.cmin = st.MinValue
+		}
+		if c.cmax == nil || c.less(c.cmax, st.MaxValue) {
+			c.cmax = st.MaxValue
+		}
+	}
+	c.rows += int64(n)
+	c.nulls += int64(nulls)
+	c.present += int64(present)
+	c.resetPage()
+}
+
+// pageStats returns the page's statistics in the column's physical
+// encoding (fresh slices: the page index keeps them).
+func (c *colEnc) pageStats(nulls int) format.Statistics {
+	st := format.Statistics{NullCount: int64(nulls)}
+	if !c.has {
+		return st
+	}
+	switch c.kind {
+	case String:
+		// Non-nil even when empty: a nil value is an absent one.
+		st.MinValue = append(make([]byte, 0, len(c.smin)), c.smin...)
+		st.MaxValue = append(make([]byte, 0, len(c.smax)), c.smax...)
+	case Timestamp:
+		st.MinValue = binary.LittleEndian.AppendUint64(nil, c.dmin[1])
+		st.MaxValue = binary.LittleEndian.AppendUint64(nil, c.dmax[1])
+	case Decimal:
+		st.MinValue, st.MaxValue = be128(nil, c.dmin), be128(nil, c.dmax)
+	case Bool:
+		st.MinValue, st.MaxValue = []byte{b2u(c.bmin)}, []byte{b2u(c.bmax)}
+	}
+	return st
+}
+
+// less orders two encoded statistics values of the column.
+func (c *colEnc) less(a, b []byte) bool {
+	switch c.kind {
+	case Timestamp:
+		return int64(binary.LittleEndian.Uint64(a)) < int64(binary.LittleEndian.Uint64(b))
+	case Decimal:
+		return lessDec([2]uint64{binary.BigEndian.Uint64(a), binary.BigEndian.Uint64(a[8:])},
+			[2]uint64{binary.BigEndian.Uint64(b), binary.BigEndian.Uint64(b[8:])})
+	}
+	return bytes.Compare(a, b) < 0 // String, Bool
+}
+
+func b2u(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// finish returns the row group's chunk of this column and resets for the
+// next row group.
+func (c *colEnc) finish() *chunk {
+	c.flush()
+	ch := &chunk{data: c.data, pages: c.pages, numValues: c.rows, dataUncompressed: c.dataRaw,
+		dictPages: c.dictPages, plainPages: c.plainPages, deltaPages: c.deltaPages}
+	if c.err != nil {
+		ch.err = fmt.Errorf("export: parquet column %q: %w", c.p.cols[c.col].Name, c.err)
+		c.reset()
+		return ch
+	}
+	ch.index = c.index
+	ch.stats = format.Statistics{NullCount: c.nulls}
+	if c.present > 0 {
+		ch.stats.MinValue, ch.stats.MaxValue = c.cmin, c.cmax
+	}
+	ch.encodings = []format.Encoding{format.Plain}
+	if c.deltaPages > 0 {
+		ch.encodings = append(ch.encodings, format.DeltaBinaryPacked)
+	}
+	if c.opt {
+		ch.encodings = append(ch.encodings, format.RLE)
+		ch.defHist = []int64{c.nulls, c.present}
+	}
+	if n := c.dictLen(); n > 0 {
+		ch.encodings = append(ch.encodings, format.RLEDictionary)
+		var raw []byte
+		switch c.kind {
+		case Decimal:
+			raw = make([]byte, 0, 16*n)
+			for _, k := range c.dkeys {
+				raw = be128(raw, k)
+			}
+		default:
+			raw = make([]byte, 0, 4*n+len(c.skeys))
+			for k := range n {
+				v := c.key(uint32(k))
+				raw = binary.LittleEndian.AppendUint32(raw, uint32(len(v)))
+				raw = append(raw, v...)
+			}
+		}
+		ch.dict, ch.dictUncompressed, ch.err = dictPage(c.z, raw, n)
+	}
+	c.reset()
+	return ch
+}
+
+func dictPage(e *kzstd.Encoder, raw []byte, n int) (page []byte, uncompressed int64, err error) {
+	z := e.EncodeAll(raw, nil)
+	h := format.PageHeader{
+		Type: format.DictionaryPage, UncompressedPageSize: int32(len(raw)), CompressedPageSize: int32(len(z)),
+		CRC:                  int32(crc32.ChecksumIEEE(z)),
+		DictionaryPageHeader: thrift.New(format.DictionaryPageHeader{NumValues: int32(n), Encoding: format.Plain}),
+	}
+	hb, err := thrift.Marshal(new(thrift.CompactProtocol), &h)
+	if err != nil {
+		return nil, 0, err
+	}
+	return append(hb, z...), int64(len(hb) + len(raw)), nil
+}
+
+func be128(dst []byte, v [2]uint64) []byte {
+	dst = binary.BigEndian.AppendUint64(dst, v[0])
+	return binary.BigEndian.AppendUint64(dst, v[1])
+}
+
+// lessDec orders 128-bit two's complement values, as DECIMAL's signed
+// order wants.
+func lessDec(a, b [2]uint64) bool {
+	return int64(a[0]) < int64(b[0]) || a[0] == b[0] && a[1] < b[1]
+}
+
+// appendRun appends an RLE run of n definition levels (bit width 1).
+func appendRun(dst []byte, n int, present bool) []byte {
+	if n == 0 {
+		return dst
+	}
+	dst = binary.AppendUvarint(dst, uint64(n)<<1)
+	return append(dst, b2u(present))
+}
+
+// appendRLE appends an RLE run of n copies of v, bit width w.
+func appendRLE(dst []byte, n int, v uint32, w int) []byte {
+	dst = binary.AppendUvarint(dst, uint64(n)<<1)
+	for range (w + 7) / 8 {
+		dst = append(dst, byte(v))
+		v >>= 8
+	}
+	return dst
+}
+
+// appendBitPacked appends idx as one bit-packed run of width w, a
+// multiple of 8 (the last group of 8 padded with zeros): LSB first, as the
+// hybrid encoding wants, which for whole bytes is little-endian.
+func appendBitPacked(dst []byte, idx []uint32, w int) []byte {
+	groups := (len(idx) + 7) / 8
+	dst = binary.AppendUvarint(dst, uint64(groups)<<1|1)
+	switch w {
+	case 8:
+		for _, v := range idx {
+			dst = append(dst, byte(v))
+		}
+	case 16:
+		for _, v := range idx {
+			dst = append(dst, byte(v), byte(v>>8))
+		}
+	default:
+		for _, v := range idx {
+			for k := 0; k < w; k += 8 {
+				dst = append(dst, byte(v>>k))
+			}
+		}
+	}
+	for range (8*groups - len(idx)) * w / 8 {
+		dst = append(dst, 0)
+	}
+	return dst
+}
+
+// appendBools appends PLAIN booleans: bit-packed, LSB first.
+func appendBools(dst []byte, v []bool) []byte {
+	for i := 0; i < len(v); i += 8 {
+		var x byte
+		for k, b := range v[i:min(i+8, len(v))] {
+			x |= b2u(b) << k
+		}
+		dst = append(dst, x)
+	}
+	return dst
+}
+
+// DELTA_BINARY_PACKED blocks: 128 values in 4 miniblocks of 32, as
+// parquet-mr and Arrow write them.
+const (
+	deltaBlock = 128
+	deltaMini  = 32
+)
+
+// appendDelta appends v DELTA_BINARY_PACKED: a header (block size,
+// miniblocks per block, count, first value), then per block the least
+// delta (zigzag) and one bit width per miniblock, each miniblock's deltas
+// minus the least bit-packed LSB first. A last miniblock is padded to 32
+// values; miniblocks after the last value have width 0 and no bytes.
+func appendDelta(dst []byte, v []int64) []byte {
+	dst = binary.AppendUvarint(dst, deltaBlock)
+	dst = binary.AppendUvarint(dst, deltaBlock/deltaMini)
+	dst = binary.AppendUvarint(dst, uint64(len(v)))
+	dst = binary.AppendVarint(dst, v[0])
+	var d [deltaBlock]uint64
+	for i := 1; i < len(v); i += deltaBlock {
+		blk := v[i-1 : min(i+deltaBlock, len(v))] // with the value before
+		n := len(blk) - 1
+		least := blk[1] - blk[0]
+		for k := range n {
+			least = min(least, blk[k+1]-blk[k]) // wrapping, as the spec's
+		}
+		for k := range n {
+			d[k] = uint64(blk[k+1] - blk[k] - least)
+		}
+		dst = binary.AppendVarint(dst, least)
+		widths := len(dst)
+		dst = append(dst, make([]byte, deltaBlock/deltaMini)...)
+		for m := 0; m*deltaMini < n; m++ {
+			mini := d[m*deltaMini : (m+1)*deltaMini]
+			if (m+1)*deltaMini > n {
+				clear(mini[n-m*deltaMini:]) // padding: zeros
+			}
+			var or uint64
+			for _, x := range mini {
+				or |= x
+			}
+			w := bits.Len64(or)
+			dst[widths+m] = byte(w)
+			dst = appendPacked(dst, mini, w)
+		}
+	}
+	return dst
+}
+
+// appendPacked appends the 32 values of x in w bits each, LSB first.
+func appendPacked(dst []byte, x []uint64, w int) []byte {
+	if w == 0 {
+		return dst
+	}
+	var acc uint64 // bits not yet written, from the lowest
+	nacc := 0
+	for _, v := range x {
+		acc |= v << nacc
+		if nacc+w >= 64 {
+			dst = binary.LittleEndian.AppendUint64(dst, acc)
+			used := 64 - nacc // bits of v written
+			if used < 64 {
+				acc = v >> used
+			} else {
+				acc = 0
+			}
+			nacc = nacc + w - 64
+		} else {
+			nacc += w
+		}
+	}
+	// 32 values of w bits are 4w bytes: whole bytes.
+	for ; nacc > 0; nacc -= 8 {
+		dst = append(dst, byte(acc))
+		acc >>= 8
+	}
+	return dst
+}
