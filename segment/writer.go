@@ -54,6 +54,11 @@ type WriterOptions struct {
 	FirstID uint32
 	// FirstSeq is the seq of the first record; each record adds one.
 	FirstSeq uint64
+	// OnSeal, when set, is called with each segment once it is published
+	// (renamed to its .q and the directory fsynced), on the goroutine of
+	// the Append or Close that sealed it: an import can compress it while
+	// the next one is written.
+	OnSeal func(PublishedFile)
 }
 
 // Writer appends records to a stream directory, one segment at a time.
@@ -88,6 +93,7 @@ type Writer struct {
 	nbuf int // buffers allocated, at most writeBufs
 
 	hdr       [HeaderSize]byte
+	onSeal    func(PublishedFile)
 	published []PublishedFile
 	err       error // sticky: the first failure
 	closed    bool
@@ -104,7 +110,7 @@ type PublishedFile struct {
 // NewWriter returns a writer for the existing directory dir. It does no
 // I/O: the first segment is created by the first Append.
 func NewWriter(dir string, opts WriterOptions) (*Writer, error) {
-	w := &Writer{fs: opts.FS, dir: dir, segSize: opts.SegmentSize, id: opts.FirstID, seq: opts.FirstSeq}
+	w := &Writer{fs: opts.FS, dir: dir, segSize: opts.SegmentSize, id: opts.FirstID, seq: opts.FirstSeq, onSeal: opts.OnSeal}
 	if w.fs == nil {
 		w.fs = vfs.Default
 	}
@@ -372,7 +378,13 @@ func (w *Writer) seal() error {
 	w.tmp = ""
 	w.published = append(w.published, PublishedFile{ID: w.id, Name: name, Size: w.size, Blake3: sum})
 	w.id++
-	return w.fs.SyncDir(w.dir)
+	if err := w.fs.SyncDir(w.dir); err != nil {
+		return err
+	}
+	if w.onSeal != nil {
+		w.onSeal(w.published[len(w.published)-1])
+	}
+	return nil
 }
 
 // stopFlusher ends the open segment's background goroutine, after it has

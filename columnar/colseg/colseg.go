@@ -23,6 +23,14 @@ func (Codec) Ext() string  { return ".q.col" }
 
 func (Codec) Encode(dst, q []byte) ([]byte, error) { return columnar.Encode(dst, q) }
 
+var _ segment.StreamEncoder = Codec{}
+
+// EncodeTo is Encode block by block (segment.StreamEncoder), each block
+// decoded again and compared before it is written.
+func (Codec) EncodeTo(w io.Writer, r io.ReaderAt, size int64) error {
+	return columnar.EncodeTo(w, r, size, true)
+}
+
 // Open opens the columnar file. Its blocks start at .q offset 64 (the
 // segment header is stored in the file header), so the BlockFile gets a
 // block 0 of its own for the header: segment wants blocks covering the
