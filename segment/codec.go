@@ -119,22 +119,59 @@ func findBlock(blocks []BlockInfo, off int64) int {
 	return sort.Search(len(blocks), func(i int) bool { return blocks[i].QOffset+blocks[i].QLen > off })
 }
 
-// colSource decodes a .q.col block by block, on the caller's goroutine,
-// into one reused buffer (enough, as for qSource: the scanner copies a
-// straddling tail out before it asks for the next block).
+// colSource decodes a .q.col block by block. While the scanner parses
+// block i, block i+1 decodes on another goroutine, so decoding and parsing
+// overlap on two cores. One block ahead only: a BlockFile is not safe for
+// concurrent use, so decodes are serial anyway. After a start (a seek, or
+// entering a segment) the first two blocks decode synchronously: a reader
+// that seeks and stops early (replay.BookAt) decodes no block it does not
+// use, and read-ahead begins only once the reader is streaming. Two buffers suffice
+// because the scanner copies a straddling tail out before it asks for the
+// next block: the block next returned before is free once next is called
+// again.
+//
+// The decode goroutine lives for one block only and always finishes on its
+// own (its result channel has room), so a Reader closed without stop leaks
+// nothing; every synchronous use of bf waits for it first (wait).
 type colSource struct {
 	bf     BlockFile
 	blocks []BlockInfo
 	path   string
 	cur    int // the next block next returns
-	buf    []byte
+	bufs   [2][]byte
+	last   int // bufs index next returned last
+	run    int // next calls since start
+
+	ahead    int // block decoding in the background, -1 for none
+	aheadBuf int
+	res      chan colResult
+}
+
+// streamingAfter is how many blocks a reader takes after a start before
+// the next ones are decoded ahead.
+const streamingAfter = 2
+
+type colResult struct {
+	b   []byte // the grown buffer even on error, for reuse
+	out []byte // nil on error
+	err error
 }
 
 func (s *colSource) init(bf BlockFile, path string) {
-	s.bf, s.blocks, s.path, s.cur = bf, bf.Blocks(), path, 0
+	s.wait()
+	if s.res == nil {
+		s.res, s.ahead = make(chan colResult, 1), -1
+	}
+	s.bf, s.blocks, s.path, s.cur, s.run = bf, bf.Blocks(), path, 0, 0
 }
 
-func (s *colSource) start(off int64) error { s.cur = findBlock(s.blocks, off); return nil }
+// start positions the source at the block holding off. The first block
+// after it is decoded synchronously by next, so a seek costs one block.
+func (s *colSource) start(off int64) error {
+	s.wait()
+	s.cur, s.run = findBlock(s.blocks, off), 0
+	return nil
+}
 
 func (s *colSource) next() ([]byte, int64, error) {
 	if s.cur >= len(s.blocks) {
@@ -142,34 +179,98 @@ func (s *colSource) next() ([]byte, int64, error) {
 	}
 	i := s.cur
 	s.cur++ // a bad block too: checkRest goes on after it
-	b, err := s.decode(i)
+	var b []byte
+	var err error
+	if s.ahead == i {
+		k := s.aheadBuf
+		r := <-s.res
+		s.ahead = -1
+		s.bufs[k] = r.b
+		b, err, s.last = r.out, r.err, k
+	} else {
+		s.wait()
+		s.last = 1 - s.last
+		b, err = s.decodeInto(i, s.last)
+	}
+	if s.run++; s.run >= streamingAfter && s.cur < len(s.blocks) {
+		s.launch(s.cur, 1-s.last)
+	}
 	return b, s.blocks[i].QOffset, err
 }
 
-// decode decodes block i into the buffer, checking its length.
-func (s *colSource) decode(i int) ([]byte, error) {
-	b, err := s.bf.DecodeBlock(i, s.buf[:0])
-	if err != nil {
-		return nil, codecDamage(err, s.path, fmt.Sprintf("block %d", i))
+// launch starts decoding block i into bufs[k] in the background.
+func (s *colSource) launch(i, k int) {
+	s.ahead, s.aheadBuf = i, k
+	buf := s.bufs[k][:0]
+	go func() {
+		b, out, err := s.decodeBuf(i, buf)
+		s.res <- colResult{b: b, out: out, err: err}
+	}()
+}
+
+// wait waits for the background decode, if any, and discards its result.
+func (s *colSource) wait() {
+	if s.ahead < 0 || s.res == nil {
+		return
 	}
-	s.buf = b
+	r := <-s.res
+	s.bufs[s.aheadBuf] = r.b
+	s.ahead = -1
+}
+
+// decode decodes block i synchronously into a buffer, checking its length
+// (the reader reads segment headers with it).
+func (s *colSource) decode(i int) ([]byte, error) {
+	s.wait()
+	s.last = 1 - s.last
+	return s.decodeInto(i, s.last)
+}
+
+func (s *colSource) decodeInto(i, k int) ([]byte, error) {
+	b, out, err := s.decodeBuf(i, s.bufs[k][:0])
+	s.bufs[k] = b
+	return out, err
+}
+
+// decodeBuf decodes block i into buf. It touches no field of s but the
+// read-only bf, blocks and path, so it may run in the background. It
+// returns the buffer to keep (grown, even on error) and the block.
+func (s *colSource) decodeBuf(i int, buf []byte) (keep, out []byte, err error) {
+	b, err := s.bf.DecodeBlock(i, buf)
+	if err != nil {
+		if cap(b) < cap(buf) {
+			b = buf
+		}
+		return b[:0], nil, codecDamage(err, s.path, fmt.Sprintf("block %d", i))
+	}
 	if e := s.blocks[i]; int64(len(b)) != e.QLen {
-		return nil, &CorruptionError{Path: s.path, Offset: e.CompOffset,
+		return b[:0], nil, &CorruptionError{Path: s.path, Offset: e.CompOffset,
 			Err: detailf(ErrBlock, "block %d decodes to %d bytes, its index entry says %d", i, len(b), e.QLen)}
 	}
-	return b, nil
+	return b[:0], b, nil
 }
 
 func (s *colSource) release([]byte) {}
-func (s *colSource) stop()          {}
+
+// stop waits for the background decode: blocks handed out stay valid
+// until the next call of next, as before.
+func (s *colSource) stop() { s.wait() }
 
 // checkRest decodes the blocks the scanner never asked for, so that
 // VerifyStream checks every block even when damage stopped the record scan
 // early. It returns the first error.
 func (s *colSource) checkRest() error {
-	for ; s.cur < len(s.blocks); s.cur++ {
-		if _, err := s.decode(s.cur); err != nil {
-			s.cur++
+	for s.cur < len(s.blocks) {
+		i := s.cur
+		s.cur++
+		var err error
+		if s.ahead == i {
+			r := <-s.res
+			s.bufs[s.aheadBuf], s.ahead, err = r.b, -1, r.err
+		} else {
+			_, err = s.decode(i)
+		}
+		if err != nil {
 			return err
 		}
 	}
