@@ -31,6 +31,7 @@ func TestRandomRows(t *testing.T) {
 		{Name: "b", Kind: Bool},
 		{Name: "nb", Kind: Bool, Nullable: true},
 		{Name: "allnull", Kind: Decimal, Scale: 1, Nullable: true},
+		{Name: "bidask", Kind: String, Nullable: true}, // two values: 1-bit indices
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	const n = 12345
@@ -63,13 +64,15 @@ func TestRandomRows(t *testing.T) {
 		cells[7] = Cell{Bool: rng.IntN(2) == 0}
 		cells[8] = Cell{Bool: rng.IntN(4) == 0, Null: i%2 == 0}
 		cells[9] = null
+		cells[10] = Cell{B: []byte([]string{"bid", "ask"}[rng.IntN(2)]), Null: i%7 == 3}
 		if err := pw.WriteRow(cells); err != nil {
 			t.Fatal(err)
 		}
 		row := []string{"binance-futures", nullOr(cells[1].Null, string(idBuf)), string(cells[2].B),
 			strconv.FormatInt(1_700_000_000_000_000+int64(i/4), 10), nullOr(cells[4].Null, strconv.FormatInt(tsv, 10)),
 			decString(price, 2), nullOr(cells[6].Null, decString(rate, 9)), strconv.FormatBool(cells[7].Bool),
-			nullOr(cells[8].Null, strconv.FormatBool(cells[8].Bool)), "NULL"}
+			nullOr(cells[8].Null, strconv.FormatBool(cells[8].Bool)), "NULL",
+			nullOr(cells[10].Null, string(cells[10].B))}
 		want = append(want, strings.Join(row, "|"))
 		for j, num := range map[int]int64{3: 1_700_000_000_000_000 + int64(i/4), 4: tsv, 5: price, 6: rate} {
 			if cells[j].Null {
@@ -116,7 +119,7 @@ func TestRandomRows(t *testing.T) {
 				}
 			}
 			for _, e := range c.MetaData.EncodingStats {
-				plain = plain || j == 1 && e.Encoding == 0 && e.PageType != 2 // PLAIN data page of id
+				plain = plain || j == 1 && e.Encoding == format.DeltaByteArray && e.PageType != 2 // data page of id without the dictionary
 			}
 			if j == 9 {
 				if st.NullCount != rg.NumRows || st.MinValue != nil {
@@ -141,7 +144,7 @@ func TestRandomRows(t *testing.T) {
 		}
 	}
 	if !plain {
-		t.Error("no PLAIN page of id: the dictionary never overflowed")
+		t.Error("no DELTA_BYTE_ARRAY page of id: the dictionary never overflowed")
 	}
 }
 

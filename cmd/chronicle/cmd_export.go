@@ -150,8 +150,7 @@ func exportBook(a *app, dirs []string, r timespec.Range, o *exportOpts, out sink
 			if err != nil {
 				return err
 			}
-			emit := func(cells []export.Cell) error { return pw.WriteRow(cells) }
-			write = func(ev *protocol.Event) error { return tardis.AppendBookRows(m.Venue, sym, ev, emit) }
+			write = func(ev *protocol.Event) error { return tardis.WriteBookRows(pw, m.Venue, sym, ev) }
 			finish = pw.Close
 		} else {
 			tw := tardis.NewWriter(w, m.Venue, sym)
