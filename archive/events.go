@@ -114,7 +114,19 @@ func (s *Stream) Dir() string { return s.dir }
 // meta.json's event count is a *segment.CorruptionError.
 func (s *Stream) Next() (*segment.Record, error) {
 	rec := &s.rec
-	if err := s.r.NextInto(rec); err != nil {
+	err := s.r.NextInto(rec)
+	if err != nil || rec.Seq != s.nextSeq || !s.seqKnown {
+		return s.next(err)
+	}
+	s.nextSeq++
+	return rec, nil
+}
+
+// next is Next for all but a record whose seq is the one expected:
+// NextInto's error err, the first record after a Seek, a wrong seq.
+func (s *Stream) next(err error) (*segment.Record, error) {
+	rec := &s.rec
+	if err != nil {
 		if err == io.EOF && s.seqKnown && s.meta != nil && s.nextSeq != uint64(s.meta.Events) {
 			return nil, manifestError(filepath.Join(s.dir, MetaName), "the stream ends after %d events, %s says %d", s.nextSeq, MetaName, s.meta.Events)
 		}

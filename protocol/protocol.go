@@ -280,21 +280,35 @@ func grow(b []byte, n int) []byte {
 // It checks the layout strictly (version, record_len, counts, zero padding,
 // scales) so that damage a CRC cannot see is still reported.
 func DecodeEvent(p []byte, e *Event) error {
+	off, nb, na, err := decodeHead(p, e)
+	if err != nil {
+		return err
+	}
+	e.Bids = getLevels(e.Bids[:0], p[off:off+nb*LevelSize])
+	off += nb * LevelSize
+	e.Asks = getLevels(e.Asks[:0], p[off:off+na*LevelSize])
+	return nil
+}
+
+// decodeHead decodes and checks all of BookEvent payload p but its levels,
+// and returns where they start and how many bids and asks there are (p is
+// exactly long enough for them).
+func decodeHead(p []byte, e *Event) (off, nbids, nasks int, err error) {
 	if len(p) < HeaderSize {
-		return fmt.Errorf("%w: %d bytes, shorter than the 64-byte header", ErrMalformed, len(p))
+		return 0, 0, 0, fmt.Errorf("%w: %d bytes, shorter than the 64-byte header", ErrMalformed, len(p))
 	}
 	le := binary.LittleEndian
 	if v := le.Uint16(p[0:]); v != SchemaVersion {
-		return fmt.Errorf("%w: schema_version %d, want %d", ErrMalformed, v, SchemaVersion)
+		return 0, 0, 0, fmt.Errorf("%w: schema_version %d, want %d", ErrMalformed, v, SchemaVersion)
 	}
 	if rl := le.Uint32(p[4:]); uint64(rl) != uint64(len(p)) {
-		return fmt.Errorf("%w: record_len %d but payload is %d bytes", ErrMalformed, rl, len(p))
+		return 0, 0, 0, fmt.Errorf("%w: record_len %d but payload is %d bytes", ErrMalformed, rl, len(p))
 	}
 	if p[8] != 0 {
-		return fmt.Errorf("%w: endianness %d, want 0 (little)", ErrMalformed, p[8])
+		return 0, 0, 0, fmt.Errorf("%w: endianness %d, want 0 (little)", ErrMalformed, p[8])
 	}
 	if le.Uint16(p[2:]) != 0 || p[9] != 0 || le.Uint32(p[20:]) != 0 || le.Uint32(p[60:]) != 0 {
-		return fmt.Errorf("%w: nonzero header padding", ErrMalformed)
+		return 0, 0, 0, fmt.Errorf("%w: nonzero header padding", ErrMalformed)
 	}
 	e.VenueID = le.Uint16(p[10:])
 	e.MarketID = le.Uint32(p[12:])
@@ -309,22 +323,22 @@ func DecodeEvent(p []byte, e *Event) error {
 	e.DiffFlags, e.UpdateIDFirst, e.UpdateIDLast, e.UpdateIDPrev = 0, 0, 0, 0
 	e.PriceScale, e.SizeScale = 0, 0
 	var nb, na uint64
-	off := HeaderSize
+	off = HeaderSize
 	switch e.Type {
 	case Snapshot:
 		if len(p) < off+SnapshotBodySize {
-			return fmt.Errorf("%w: snapshot body truncated", ErrMalformed)
+			return 0, 0, 0, fmt.Errorf("%w: snapshot body truncated", ErrMalformed)
 		}
 		body := p[off:]
 		e.PriceScale, e.SizeScale = body[0], body[1]
 		if body[2] != 0 || body[3] != 0 {
-			return fmt.Errorf("%w: nonzero snapshot body padding", ErrMalformed)
+			return 0, 0, 0, fmt.Errorf("%w: nonzero snapshot body padding", ErrMalformed)
 		}
 		nb, na = uint64(le.Uint32(body[4:])), uint64(le.Uint32(body[8:]))
 		off += SnapshotBodySize
 	case Diff:
 		if len(p) < off+DiffBodySize {
-			return fmt.Errorf("%w: diff body truncated", ErrMalformed)
+			return 0, 0, 0, fmt.Errorf("%w: diff body truncated", ErrMalformed)
 		}
 		body := p[off:]
 		e.UpdateIDFirst = le.Uint64(body[0:])
@@ -336,18 +350,15 @@ func DecodeEvent(p []byte, e *Event) error {
 		off += DiffBodySize
 	case Reset, Heartbeat:
 	default:
-		return fmt.Errorf("%w: unknown event_type %d", ErrMalformed, p[56])
+		return 0, 0, 0, fmt.Errorf("%w: unknown event_type %d", ErrMalformed, p[56])
 	}
 	if e.PriceScale > MaxScale || e.SizeScale > MaxScale {
-		return fmt.Errorf("%w: price_scale %d / size_scale %d above 18", ErrMalformed, e.PriceScale, e.SizeScale)
+		return 0, 0, 0, fmt.Errorf("%w: price_scale %d / size_scale %d above 18", ErrMalformed, e.PriceScale, e.SizeScale)
 	}
 	if want := uint64(off) + (nb+na)*LevelSize; want != uint64(len(p)) {
-		return fmt.Errorf("%w: %d bids + %d asks need %d bytes, payload has %d", ErrMalformed, nb, na, want, len(p))
+		return 0, 0, 0, fmt.Errorf("%w: %d bids + %d asks need %d bytes, payload has %d", ErrMalformed, nb, na, want, len(p))
 	}
-	e.Bids = getLevels(e.Bids[:0], p[off:off+int(nb)*LevelSize])
-	off += int(nb) * LevelSize
-	e.Asks = getLevels(e.Asks[:0], p[off:off+int(na)*LevelSize])
-	return nil
+	return off, int(nb), int(na), nil
 }
 
 func getLevels(dst []Level, b []byte) []Level {

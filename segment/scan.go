@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"unsafe"
 )
 
 // source yields the uncompressed bytes of one segment as a series of
@@ -298,9 +299,27 @@ func (s *scanner) check(rec *Record, b []byte, plen int64) error {
 	zero := uint64(le.Uint32(h[offPad:])) | uint64(rec.Flags) |
 		le.Uint64(h[offMsgReserved:]) | le.Uint64(h[offMsgReserved+8:]) |
 		le.Uint64(h[offMsgReserved+16:]) | le.Uint64(h[offMsgReserved+24:])
+	// The padding into zero too, without a branch: it is the last pad
+	// (< 64) bytes of the record's last 64, which padMask[pad:] selects.
+	// A loop by words mispredicts its exit on every other record (the
+	// padding's length varies), and bytes.Equal's call costs more still.
+	t := b[n-HeaderSize : n : n]
+	m := padMask[n-HeaderSize-plen:]
+	m = m[:HeaderSize:HeaderSize]
+	zero |= le.Uint64(t[0:])&le.Uint64(m[0:]) | le.Uint64(t[8:])&le.Uint64(m[8:]) |
+		le.Uint64(t[16:])&le.Uint64(m[16:]) | le.Uint64(t[24:])&le.Uint64(m[24:]) |
+		le.Uint64(t[32:])&le.Uint64(m[32:]) | le.Uint64(t[40:])&le.Uint64(m[40:]) |
+		le.Uint64(t[48:])&le.Uint64(m[48:]) | le.Uint64(t[56:])&le.Uint64(m[56:])
+	// payloadCRC by hand: b holds the whole record (HeaderSize+plen bytes
+	// and more), and the call of a function around the assembly costs.
+	var crc uint32
+	if hasCLMUL && plen <= crcInPlace {
+		crc = clmulRecord(unsafe.SliceData(b), int(plen))
+	} else {
+		crc = crc32.ChecksumIEEE(payload)
+	}
 	var soft error
-	if zero != 0 || crc32.ChecksumIEEE(payload) != le.Uint32(h[offChecksum:]) ||
-		!bytes.Equal(b[HeaderSize+plen:], zeros[:n-HeaderSize-plen]) ||
+	if zero != 0 || crc != le.Uint32(h[offChecksum:]) ||
 		(s.seqKnown && rec.Seq != s.nextSeq && rec.TypeID != TypePad) {
 		soft = s.diagnose(rec, b)
 	}
@@ -311,6 +330,15 @@ func (s *scanner) check(rec *Record, b []byte, plen int64) error {
 	s.pos += n
 	return soft
 }
+
+// padMask is HeaderSize zero bytes, then HeaderSize of 0xff: its
+// HeaderSize bytes from pad mark the last pad bytes of a 64-byte block.
+var padMask = func() (m [2 * HeaderSize]byte) {
+	for i := HeaderSize; i < len(m); i++ {
+		m[i] = 0xff
+	}
+	return
+}()
 
 // diagnose lists every problem of a record whose fast check failed.
 func (s *scanner) diagnose(rec *Record, b []byte) error {

@@ -270,8 +270,9 @@ func (d *recordDecoder) decodeTrade(p []byte, r *record.Record) bool {
 		return false
 	}
 	id := p[off : off+n2]
-	off += n2
-	side, price, amount := p[off], int64(le.Uint64(p[off+1:])), int64(le.Uint64(p[off+9:]))
+	q := p[off+n2:]
+	q = q[:17] // one bounds check for the three fields
+	side, price, amount := q[0], int64(le.Uint64(q[1:9])), int64(le.Uint64(q[9:17]))
 	if !sideOK[side] || price < 0 || amount < 0 {
 		return false
 	}
@@ -281,24 +282,34 @@ func (d *recordDecoder) decodeTrade(p []byte, r *record.Record) bool {
 		r.Fields, r.Present = make([]record.Value, 5), make([]bool, 5)
 	}
 	r.Fields, r.Present = r.Fields[:5], r.Present[:5]
-	pr := r.Present[:5]
+	pr := r.Present[:5:5]
 	pr[0], pr[1], pr[2], pr[3], pr[4] = !streamSym, true, true, true, true
-	f := r.Fields[:5]
-	for i := range f {
-		v := &f[i]
-		v.U, v.I, v.Scale, v.Scale2 = 0, 0, 0, 0
-		if len(v.B) != 0 && i >= 2 {
-			v.B = v.B[:0]
+	// Field by field rather than a loop: each writes only what its kind
+	// holds, and the B and L slices are emptied only when not empty (a
+	// slice store costs a write barrier check).
+	f := r.Fields[:5:5]
+	f0, f1, f2, f3, f4 := &f[0], &f[1], &f[2], &f[3], &f[4]
+	f0.U, f0.I, f0.Scale, f0.Scale2 = 0, 0, 0, 0
+	f1.U, f1.I, f1.Scale, f1.Scale2 = 0, 0, 0, 0
+	f2.U, f2.I, f2.Scale, f2.Scale2 = uint64(side), 0, 0, 0
+	f3.U, f3.I, f3.Scale, f3.Scale2 = 0, price, p[25], 0
+	f4.U, f4.I, f4.Scale, f4.Scale2 = 0, amount, p[26], 0
+	if streamSym {
+		// Records.Next sets it from meta.json; a copy of nothing still
+		// calls memmove.
+		if len(f0.B) != 0 {
+			f0.B = f0.B[:0]
 		}
-		if len(v.L) != 0 {
-			v.L = v.L[:0]
-		}
+	} else {
+		setBytes(&f0.B, sym)
 	}
-	setBytes(&f[0].B, sym)
-	setBytes(&f[1].B, id)
-	f[2].U = uint64(side)
-	f[3].I, f[3].Scale = price, p[25]
-	f[4].I, f[4].Scale = amount, p[26]
+	setBytes(&f1.B, id)
+	if len(f2.B)|len(f3.B)|len(f4.B) != 0 {
+		f2.B, f3.B, f4.B = f2.B[:0], f3.B[:0], f4.B[:0]
+	}
+	if len(f0.L)|len(f1.L)|len(f2.L)|len(f3.L)|len(f4.L) != 0 {
+		f0.L, f1.L, f2.L, f3.L, f4.L = f0.L[:0], f1.L[:0], f2.L[:0], f3.L[:0], f4.L[:0]
+	}
 	return true
 }
 

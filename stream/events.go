@@ -27,7 +27,9 @@ import (
 var codecs = archive.Options{Codec: colseg.Codec{}}
 
 // Events reads the BookEvents of a stream in order. It decodes into one
-// reused Event, so reading allocates nothing per event.
+// reused Event whose levels are views of the read buffer
+// (protocol.DecodeEventView), so reading allocates and copies nothing per
+// event; a caller must not write through them.
 type Events struct {
 	s  *archive.Stream
 	ev protocol.Event
@@ -100,18 +102,28 @@ func (e *Events) Next() (*protocol.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	if rec.TypeID != protocol.TypeBookEvent {
-		return nil, e.s.Corrupt(fmt.Errorf("type_id 0x%04x is not a BookEvent", rec.TypeID))
+	if err := e.decode(rec); err != nil {
+		return nil, err
 	}
-	if err := protocol.DecodeEvent(rec.Payload, &e.ev); err != nil {
-		return nil, e.s.Corrupt(err)
+	return &e.ev, nil
+}
+
+// decode decodes rec's payload into e.ev and checks it: Next's work after
+// archive.Stream's, which the range reader (days) calls itself.
+func (e *Events) decode(rec *segment.Record) error {
+	if rec.TypeID != protocol.TypeBookEvent {
+		return e.s.Corrupt(fmt.Errorf("type_id 0x%04x is not a BookEvent", rec.TypeID))
+	}
+	// Levels as views of the payload: valid as long as the event is.
+	if err := protocol.DecodeEventView(rec.Payload, &e.ev); err != nil {
+		return e.s.Corrupt(err)
 	}
 	// The CRC covers only the payload; the message header's seq and
 	// timestamp repeat the event's, so a damaged header still shows.
 	if rec.Seq != e.ev.Seq || rec.Timestamp != e.ev.IngestTS {
-		return nil, e.s.Corrupt(fmt.Errorf("message header seq/timestamp %d/%d disagree with the event's %d/%d", rec.Seq, rec.Timestamp, e.ev.Seq, e.ev.IngestTS))
+		return e.s.Corrupt(fmt.Errorf("message header seq/timestamp %d/%d disagree with the event's %d/%d", rec.Seq, rec.Timestamp, e.ev.Seq, e.ev.IngestTS))
 	}
-	return &e.ev, nil
+	return nil
 }
 
 // Record is the segment record of the last event returned (unspecified

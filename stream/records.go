@@ -5,6 +5,7 @@ import (
 
 	"github.com/chronicle-archive/chronicle/archive"
 	"github.com/chronicle-archive/chronicle/record"
+	"github.com/chronicle-archive/chronicle/segment"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
@@ -59,20 +60,29 @@ func (r *Records) Next() (*record.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := r.decode(rec); err != nil {
+		return nil, err
+	}
+	return &r.rec, nil
+}
+
+// decode decodes rec's payload into r.rec and checks it: Next's work
+// after archive.Stream's, which the range reader (days) calls itself.
+func (r *Records) decode(rec *segment.Record) error {
 	// The fast decode's checks are record.Decode's; what it does not
 	// accept goes through checkRecord for the error.
 	if rec.TypeID != r.t.ID || !r.dec.decode(rec.Payload, &r.rec) || rec.Timestamp != r.rec.LocalTS {
 		if err := checkRecord(r.t, rec.TypeID, rec.Timestamp, rec.Payload, &r.rec); err != nil {
-			return nil, r.s.Corrupt(err)
+			return r.s.Corrupt(err)
 		}
 	}
 	if r.rec.StreamSymbol {
 		if r.sym == "" {
-			return nil, r.s.Corrupt(fmt.Errorf("the record takes its symbol from the stream, but meta.json names no symbol"))
+			return r.s.Corrupt(fmt.Errorf("the record takes its symbol from the stream, but meta.json names no symbol"))
 		}
 		r.rec.SetSymbol(r.sym)
 	}
-	return &r.rec, nil
+	return nil
 }
 
 // checkRecord decodes a payload of type t into rec and checks it against

@@ -18,18 +18,43 @@
 //
 // Figures on the shared 2-core machine of issue 10 (AMD EPYC; load average
 // 4-6 from other work, so CPU time is the steadier figure), defaults: 5.52M
-// records (1.52M book events holding 10.0M level updates, 4.0M trades),
-// 908 MB of .q. Two rounds of five runs each, interleaved: before the
-// reader work of December 2026, medians 1.54 and 1.61 s CPU (3.4-3.6M
-// records/s per CPU second); after, 1.17 and 1.28 s (4.3-4.7M records/s,
-// best 5.3M; 8-10M level updates/s), peak RSS 11-12 MiB either way.
+// records (1.52M book events holding 10.0M level updates, 4.0M trades;
+// 14.0M Tardis rows), 908 MB of .q. Before the reader work of December
+// 2026, medians 1.54 and 1.61 s CPU (3.4-3.6M records/s per CPU second);
+// after its first round, 1.17 and 1.28 s (4.3-4.7M records/s).
 //
-// Where the time goes now (pprof -top): the kernel's copy of the .q into
-// the read buffer (pread) and the CRC-32 of every payload about a sixth
-// each, the trade and book decodes a quarter together, parsing and checking
-// the message headers a tenth, the merge and the reader call chain the
-// rest. 20M records/s would leave 50 ns a record: less than the CRC and the
-// copy of its 165 bytes (on average) cost alone on this machine.
+// Second round (CRC-32 by carry-less multiplication for every payload
+// length, segment/crc.go; padding checked by words; trade decode and
+// NextItem without redundant stores), seven interleaved runs of each
+// binary on another EPYC, load average 5-7: medians 629 ms CPU before and
+// 451 ms after (8.8M and 12.3M records/s per CPU second; 22M and 31M Tardis
+// rows/s), best 550 and 445 ms; callgrind: 699M and 546M instructions for
+// the whole process on a 0.55M-record archive. Peak RSS 11-12 MiB either way.
+//
+// Third round (book levels as views of the read buffer,
+// protocol.DecodeEventView; the range reader decoding straight from
+// archive.Stream, and segment.Reader.NextInto with the scanner's fast
+// path, three call levels fewer; an Item per input; CRC lanes folded at
+// once, payloads padded to 64 bytes and the assembly called from the
+// scanner directly, segment/crc*.go; padding checked without a branch),
+// on a 2-core EPYC (Zen 5) shared with other helpers: callgrind 547M ->
+// 456M instructions for the whole process on the 0.55M-record archive
+// (-book-rows 500000 -trade-rows 200000); CPU time, two rounds of 11
+// interleaved runs of each binary at load average 9-10: medians 533 and
+// 501 ms before, 448 and 422 after (10.4-11.0M -> 12.3-13.1M records/s
+// per CPU second; 26-28M -> 31-33M Tardis rows/s), best 461 and 397
+// (12.0M -> 13.9M records/s; 30M -> 35M Tardis rows/s).
+//
+// Where the time goes now (pprof -top): the CRC-32 of every payload a
+// fifth to a quarter (about 20 ns a record in place, against 8-17 ns for
+// the same call in a loop by itself, BenchmarkPayloadCRC; this VM has no
+// hardware counters to say why, mispredicted merge branches flushing its
+// chain of dependent multiplications being the likely cause), the
+// kernel's copy of the .q into the read buffer
+// (pread) 12-17%, the message header checks and the reader calls a
+// sixth, the trade decode a tenth, the merge a tenth. 20M records/s would
+// leave 50 ns a record (276 ms for this archive): the copy (900 MB at
+// 20-27 GB/s) and the CRC alone take 27-30 of it.
 package main
 
 import (
