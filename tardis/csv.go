@@ -48,30 +48,35 @@ func openCSV(path string, name string, tee io.Writer) (*csvReader, error) {
 	if err != nil {
 		return nil, err
 	}
-	cr := &countingReader{r: f, tee: tee}
+	cr := &countingReader{r: f}
+	if tee != nil {
+		cr.tee = newAsyncTee(tee)
+	}
+	// Until a source owns cr, failures stop its tee here.
+	fail := func() { cr.finish(); f.Close() }
 	br := bufio.NewReaderSize(cr, 256<<10)
 	magic, err := br.Peek(2)
 	if err != nil && err != io.EOF {
-		f.Close()
+		fail()
 		return nil, err
 	}
 	var src source
 	if len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			f.Close()
+			fail()
 			if errors.Is(err, io.ErrUnexpectedEOF) || err == io.EOF {
 				err = truncatedError{}
 			}
 			return nil, &ParseError{File: name, Err: err}
 		}
-		src = newGzipSource(zr, f)
+		src = newGzipSource(zr, f, cr)
 	} else {
 		if strings.HasSuffix(path, ".gz") {
-			f.Close()
+			fail()
 			return nil, &ParseError{File: name, Err: ErrNotGzip}
 		}
-		src = &readerSource{r: br, closer: f}
+		src = &readerSource{r: br, closer: f, counter: cr}
 	}
 	return newCSV(src, cr, name)
 }
@@ -79,7 +84,7 @@ func openCSV(path string, name string, tee io.Writer) (*csvReader, error) {
 // newCSVReader reads uncompressed CSV from r, header first.
 func newCSVReader(r io.Reader, name string) (*csvReader, error) {
 	cr := &countingReader{r: r}
-	return newCSV(&readerSource{r: cr}, cr, name)
+	return newCSV(&readerSource{r: cr, counter: cr}, cr, name)
 }
 
 func newCSV(src source, cr *countingReader, name string) (*csvReader, error) {

@@ -42,6 +42,9 @@ type Options struct {
 	SizeScale  Scale  // zero: automatic
 	// Hash, when set, is written every raw input byte as Open reads it
 	// (before decompression), so a caller can hash a pipe in the one pass.
+	// It is written by a goroutine of its own, off the reading path, and
+	// holds every byte read once Next has returned io.EOF or Close has
+	// returned; the caller must not use it before.
 	Hash io.Writer
 }
 
@@ -124,6 +127,16 @@ type EventReader struct {
 	havePend       bool             //
 	maxP, maxS     maxLevel         // of the event being built
 	lastPS, lastSS uint8            // previous event's (or the fixed) scales
+
+	// fastBuf: rows may be parsed straight from the chunk, before their
+	// line break is found (see readRow). Set once exch and sym are known.
+	fastBuf bool
+	// prefix is the last fast row's text up to the comma after
+	// local_timestamp, and prefLocal and prefTS its timestamps in µs: rows
+	// of one message repeat it byte for byte, so comparing it replaces
+	// parsing four fields.
+	prefix            []byte
+	prefLocal, prefTS uint64
 }
 
 // Open opens a Tardis CSV file, gzipped or not. Gzip (including
@@ -260,14 +273,37 @@ func (r *EventReader) mapColumns() error {
 // readRow reads the next data row into rw. It returns io.EOF after the
 // last row.
 func (r *EventReader) readRow(rw *row) error {
-	line, err := r.c.nextRecord()
+	c := r.c
+	// The fast path straight on the chunk: a row that parses and ends
+	// at a line break is that line, so neither the line break nor a quote
+	// need searching for first. Anything else (a line split across
+	// chunks, a pending blank line, a bad row) takes the line path below.
+	if r.fastBuf && len(c.carry) == 0 && c.blank == 0 {
+		b := c.buf
+		if end, ok := r.fastRowStd(b, rw); ok && end < len(b) {
+			n := 0
+			if b[end] == '\n' {
+				n = 1
+			} else if b[end] == '\r' && end+1 < len(b) && b[end+1] == '\n' {
+				n = 2
+			}
+			if n > 0 {
+				c.buf = b[end+n:]
+				c.line++
+				rw.line = c.line
+				return nil
+			}
+		}
+	}
+	line, err := c.nextRecord()
 	if err != nil {
 		return err
 	}
 	// A quote anywhere sends the line to the general path: the fast path
 	// does not implement quoting, and must accept only what split does.
-	if r.first && !r.slowOnly && bytes.IndexByte(line, '"') < 0 && r.fastRow(line, rw) {
-		rw.line = r.c.line
+	// fastRowStd cannot accept a quote when exch and sym hold none.
+	if r.first && !r.slowOnly && (r.fastBuf || bytes.IndexByte(line, '"') < 0) && r.fastRow(line, rw) {
+		rw.line = c.line
 		return nil
 	}
 	if err := r.c.split(line); err != nil {
@@ -282,6 +318,7 @@ func (r *EventReader) readRow(rw *row) error {
 		r.sym = append(r.sym[:0], f[roleSymbol]...)
 		r.exchS, r.symS = string(r.exch), string(r.sym)
 		r.first = true
+		r.fastBuf = r.std && !r.slowOnly && bytes.IndexByte(r.exch, '"') < 0 && bytes.IndexByte(r.sym, '"') < 0
 	} else {
 		if !bytes.Equal(f[roleExchange], r.exch) {
 			return r.errAt(r.c.line, roleExchange, f[roleExchange], changedError{r.exchS})
@@ -417,21 +454,24 @@ func fastSide(line []byte, pos int) (bid bool, end int, ok bool) {
 // while scanning for the field's end; anything else, like "1.2e-7", goes
 // through decimal.Parse.
 func fastValue(line []byte, pos, fixed int) (uint64, uint8, int, bool) {
+	// Digits, then a dot and digits: two tight loops.
 	var m uint64
 	dot := -1
 	end := pos
-	for ; end < len(line); end++ {
-		c := line[end]
-		if c-'0' <= 9 {
-			m = m*10 + uint64(c-'0')
-		} else if c == '.' && dot < 0 && end > pos {
-			dot = end
-		} else {
-			break
+	for end < len(line) && line[end]-'0' <= 9 {
+		m = m*10 + uint64(line[end]-'0')
+		end++
+	}
+	if end > pos && end < len(line) && line[end] == '.' {
+		dot = end
+		for end++; end < len(line) && line[end]-'0' <= 9; end++ {
+			m = m*10 + uint64(line[end]-'0')
 		}
 	}
 	var sc uint8
-	if end-pos <= 19 && end > pos && dot != end-1 && (end == len(line) || line[end] == ',') {
+	// The field ends at a comma or at the end of the line, or at a line
+	// break when readRow parses a row straight from the chunk.
+	if end-pos <= 19 && end > pos && dot != end-1 && (end == len(line) || line[end] == ',' || line[end] == '\n' || line[end] == '\r') {
 		if dot >= 0 {
 			// At most 17 decimals fit in 19 characters, and Tardis
 			// writes no trailing zeros, but other writers may.
@@ -442,7 +482,7 @@ func fastValue(line []byte, pos, fixed int) (uint64, uint8, int, bool) {
 			}
 		}
 	} else {
-		for end < len(line) && line[end] != ',' {
+		for end < len(line) && line[end] != ',' && line[end] != '\n' && line[end] != '\r' {
 			end++
 		}
 		var err error
@@ -479,51 +519,62 @@ func (rw *row) finishTS(local, ts uint64) {
 }
 
 // fastRowStd is the fast path for the standard column order, written
-// out so that there is no per-field dispatch.
-func (r *EventReader) fastRowStd(line []byte, rw *row) bool {
+// out so that there is no per-field dispatch. It returns where the amount
+// ends, which the caller checks is the end of the line.
+func (r *EventReader) fastRowStd(line []byte, rw *row) (int, bool) {
 	var local, ts uint64
-	end, ok := fastBytes(line, 0, r.exch)
-	pos, ok2 := sep(line, end)
-	if !ok || !ok2 {
-		return false
-	}
-	end, ok = fastBytes(line, pos, r.sym)
-	if pos, ok2 = sep(line, end); !ok || !ok2 {
-		return false
-	}
-	ts, end, ok = fastMicros(line, pos)
-	if pos, ok2 = sep(line, end); !ok || !ok2 {
-		return false
-	}
-	start := pos
-	local, end, ok = fastMicros(line, pos)
-	if pos, ok2 = sep(line, end); !ok || !ok2 || end == start {
-		return false
+	var end, pos int
+	var ok, ok2 bool
+	if n := len(r.prefix); n > 0 && len(line) > n && string(line[:n]) == string(r.prefix) {
+		pos, local, ts = n, r.prefLocal, r.prefTS
+	} else {
+		end, ok = fastBytes(line, 0, r.exch)
+		pos, ok2 = sep(line, end)
+		if !ok || !ok2 {
+			return 0, false
+		}
+		end, ok = fastBytes(line, pos, r.sym)
+		if pos, ok2 = sep(line, end); !ok || !ok2 {
+			return 0, false
+		}
+		ts, end, ok = fastMicros(line, pos)
+		if pos, ok2 = sep(line, end); !ok || !ok2 {
+			return 0, false
+		}
+		start := pos
+		local, end, ok = fastMicros(line, pos)
+		if pos, ok2 = sep(line, end); !ok || !ok2 || end == start {
+			return 0, false
+		}
+		// Whatever the rest of the row, these bytes parse to these values.
+		r.prefix = append(r.prefix[:0], line[:pos]...)
+		r.prefLocal, r.prefTS = local, ts
 	}
 	rw.snap, end, ok = fastBool(line, pos)
 	if pos, ok2 = sep(line, end); !ok || !ok2 {
-		return false
+		return 0, false
 	}
 	rw.bid, end, ok = fastSide(line, pos)
 	if pos, ok2 = sep(line, end); !ok || !ok2 {
-		return false
+		return 0, false
 	}
 	rw.price, rw.ps, end, ok = fastValue(line, pos, r.priceFixed)
 	if pos, ok2 = sep(line, end); !ok || !ok2 {
-		return false
+		return 0, false
 	}
 	rw.size, rw.ss, end, ok = fastValue(line, pos, r.sizeFixed)
-	if !ok || end != len(line) {
-		return false
+	if !ok {
+		return 0, false
 	}
 	rw.finishTS(local, ts)
-	return true
+	return end, true
 }
 
 // fastRow is the fast path for any column order.
 func (r *EventReader) fastRow(line []byte, rw *row) bool {
 	if r.std {
-		return r.fastRowStd(line, rw)
+		end, ok := r.fastRowStd(line, rw)
+		return ok && end == len(line)
 	}
 	n := len(line)
 	last := len(r.roles) - 1
