@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math/bits"
+	"runtime"
 	"slices"
 	"sync"
 
@@ -16,13 +17,17 @@ const (
 	methodZstd   = 1
 )
 
-// zstdLevel: SpeedBetterCompression is klauspost's counterpart of zstd
-// level 7, the level the prototype measured.
-const zstdLevel = zstd.SpeedBetterCompression
+// zstdLevel: SpeedDefault (zstd level 3's counterpart). Level 7's
+// (SpeedBetterCompression), which the prototype measured, made files 0.3-0.6%
+// smaller at a third more encode CPU; on the planes of small integers most
+// columns are, it spends its time indexing the long matches.
+const zstdLevel = zstd.SpeedDefault
 
 // One encoder and one decoder for the process: EncodeAll and DecodeAll may
 // be called concurrently, and creating them per call costs more than a
-// small block.
+// small block. Each holds GOMAXPROCS block coders: EncodeAll takes one for
+// the call, so with one the background encoders of import --compress
+// would take turns.
 var (
 	zencOnce sync.Once
 	zenc     *zstd.Encoder
@@ -34,7 +39,7 @@ func zstdEncoder() *zstd.Encoder {
 	zencOnce.Do(func() {
 		// The block CRC covers the frames: no zstd checksum.
 		zenc, _ = zstd.NewWriter(nil, zstd.WithEncoderLevel(zstdLevel), zstd.WithEncoderCRC(false),
-			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(maxColumnsLen))
+			zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)), zstd.WithWindowSize(maxColumnsLen))
 	})
 	return zenc
 }
@@ -78,6 +83,23 @@ type col struct {
 	b    []byte
 }
 
+// inv5[k] is the inverse of 5^k modulo 2^64 and lim5[k] is MaxUint64/5^k:
+// 10^k divides v when v's low k bits are 0 and (v>>k)*inv5[k] is at most
+// lim5[k], and then v/10^k is (v>>k)*inv5[k] (for an int64, shifted
+// arithmetically). Multiplies instead of a divide per value: the divides
+// were a tenth of the encoder's CPU.
+var inv5, lim5 = func() (inv, lim [19]uint64) {
+	for k := range inv {
+		a := pow10[k] >> k // 5^k
+		x := a             // a*a ≡ 1 mod 8: right to 3 bits; each step doubles them
+		for range 5 {
+			x *= 2 - a*x
+		}
+		inv[k], lim[k] = x, ^uint64(0)/a
+	}
+	return inv, lim
+}()
+
 // divisor returns the largest k such that 10^k divides every value
 // (nanosecond times from microseconds, mantissas with trailing zeros).
 func divisor(vs []uint64, signed bool) int {
@@ -89,7 +111,7 @@ func divisor(vs []uint64, signed bool) int {
 		if signed && int64(v) < 0 {
 			v = -v // the same divisors; MinInt64 stays itself and is even
 		}
-		for k > 0 && v%pow10[k] != 0 {
+		for k > 0 && (v&(1<<k-1) != 0 || (v>>k)*inv5[k] > lim5[k]) {
 			k--
 		}
 		if k == 0 {
@@ -101,45 +123,98 @@ func divisor(vs []uint64, signed bool) int {
 
 // scratch holds an encoder's buffers for appendCol.
 type scratch struct {
-	raw, alt []byte
-	diffs    []uint64
+	raw, rawAlt, alt []byte
+	diffs            []uint64
+	hist             [256]uint32
 }
 
 // appendCol appends the column: method u8, raw_len uvarint, stored_len
-// uvarint, stored bytes. A kDelta column is written twice, its values as
-// they are and differenced, and the smaller kept.
+// uvarint, stored bytes. A kDelta column is its values as they are or
+// differenced, whichever is smaller (appendSmaller).
 func appendCol(dst []byte, c *col, s *scratch) []byte {
 	switch c.kind {
 	case kBytes:
 		return appendRaw(dst, c.b)
 	case kDelta:
-		start := len(dst)
-		s.raw = rawInts(s.raw[:0], c.u, true, false)
-		dst = appendRaw(dst, s.raw)
 		s.diffs = s.diffs[:0]
 		var prev uint64
 		for _, v := range c.u {
 			s.diffs = append(s.diffs, v-prev)
 			prev = v
 		}
-		s.raw = rawInts(s.raw[:0], s.diffs, true, true)
-		if s.alt = appendRaw(s.alt[:0], s.raw); len(s.alt) < len(dst)-start {
-			dst = append(dst[:start], s.alt...)
-		}
-		return dst
+		return appendSmaller(dst, c.u, s.diffs, s)
 	}
 	if c.kind == kKeyed {
-		start := len(dst)
-		s.raw = rawInts(s.raw[:0], c.u, true, false)
-		dst = appendRaw(dst, s.raw)
-		s.raw = rawInts(s.raw[:0], c.u2, true, true)
-		if s.alt = appendRaw(s.alt[:0], s.raw); len(s.alt) < len(dst)-start {
-			dst = append(dst[:start], s.alt...)
-		}
-		return dst
+		return appendSmaller(dst, c.u, c.u2, s)
 	}
 	s.raw = rawInts(s.raw[:0], c.u, c.kind == kInt, false)
 	return appendRaw(dst, s.raw)
+}
+
+// appendSmaller appends the smaller column of vs as they are and alt (the
+// values differenced). Both are compressed unless the order-0 entropy of
+// their planes says by far (a quarter) which is smaller: compressing the
+// loser too cost 6-7% of encode CPU (book and trades, issue 11), and on
+// columns of hundreds of values so wide a gap is not reversed by zstd's
+// matches (on the 10M-row book and 2M trades the choices were all the same).
+func appendSmaller(dst []byte, vs, alt []uint64, s *scratch) []byte {
+	start := len(dst)
+	s.raw = rawInts(s.raw[:0], vs, true, false)
+	s.rawAlt = rawInts(s.rawAlt[:0], alt, true, true)
+	if len(vs) >= guessMin {
+		a, b := planeBits(s.raw, &s.hist), planeBits(s.rawAlt, &s.hist)
+		switch {
+		case 4*a < 3*b:
+			return appendRaw(dst, s.raw)
+		case 4*b < 3*a:
+			return appendRaw(dst, s.rawAlt)
+		}
+	}
+	dst = appendRaw(dst, s.raw)
+	if s.alt = appendRaw(s.alt[:0], s.rawAlt); len(s.alt) < len(dst)-start {
+		dst = append(dst[:start], s.alt...)
+	}
+	return dst
+}
+
+// guessMin: columns shorter than this are compressed both ways.
+const guessMin = 512
+
+// planeBits estimates, in 1/256 bits, the order-0 entropy of the planes of
+// raw integer column b (rawInts's form), each plane on its own: sum over
+// byte values of count*log2(n/count).
+func planeBits(b []byte, h *[256]uint32) uint64 {
+	cnt, n := binary.Uvarint(b)
+	w := int(b[n+2])
+	p := b[n+3:]
+	var total uint64
+	for j := range w {
+		clear(h[:])
+		for _, x := range p[j*int(cnt) : (j+1)*int(cnt)] {
+			h[x]++
+		}
+		ln := log2fp(cnt)
+		for _, c := range h {
+			if c != 0 {
+				total += uint64(c) * (ln - log2fp(uint64(c)))
+			}
+		}
+	}
+	return total
+}
+
+// log2fp is log2(x) in 1/256 units, monotonic and within 0.09 bits: the
+// bit length, then the next 8 bits of the mantissa read linearly
+// (log2(1+f) ≈ f), which is enough to compare two estimates.
+func log2fp(x uint64) uint64 {
+	l := bits.Len64(x) - 1
+	var f uint64
+	if l >= 8 {
+		f = (x >> (l - 8)) & 255
+	} else {
+		f = (x << (8 - l)) & 255
+	}
+	return uint64(l)<<8 | f
 }
 
 // rawInts appends the raw form of an integer column: count uvarint, delta
@@ -152,11 +227,12 @@ func appendCol(dst []byte, c *col, s *scratch) []byte {
 // zigzag-coded after the division.
 func rawInts(dst []byte, vs []uint64, signed, delta bool) []byte {
 	k := divisor(vs, signed)
-	stored := func(v uint64) uint64 {
+	inv := inv5[k]
+	stored := func(v uint64) uint64 { // v / 10^k, exact (inv5)
 		if signed {
-			return zig(int64(v) / int64(pow10[k]))
+			return zig((int64(v) >> k) * int64(inv))
 		}
-		return v / pow10[k]
+		return (v >> k) * inv
 	}
 	var or uint64
 	for _, v := range vs {
