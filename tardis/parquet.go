@@ -208,12 +208,11 @@ func BookColumns(priceScale, sizeScale uint8) []export.Column {
 	return cols
 }
 
-// AppendBookRows calls emit with the cells of each row of ev, in
-// BookColumns' order and in the order Writer writes them (bids, then
-// asks): one row per level. Reset and Heartbeat events without levels have
-// no rows; other events that are not a Snapshot or Diff are an error.
-// The cells are valid only during the call to emit.
-func AppendBookRows(exchange, symbol string, ev *protocol.Event, emit func(cells []export.Cell) error) error {
+// bookRowCells fills the cells of ev's rows that all its levels share. It
+// returns false for an event without rows: nil for a Reset or Heartbeat
+// without levels, an error for any other event that is not a Snapshot or
+// Diff.
+func bookRowCells(cells *[8]export.Cell, exchange, symbol string, ev *protocol.Event) (bool, error) {
 	var snap bool
 	switch ev.Type {
 	case protocol.Snapshot:
@@ -221,19 +220,31 @@ func AppendBookRows(exchange, symbol string, ev *protocol.Event, emit func(cells
 	case protocol.Diff:
 	case protocol.Reset, protocol.Heartbeat:
 		if len(ev.Bids)+len(ev.Asks) == 0 {
-			return nil
+			return false, nil
 		}
-		return fmt.Errorf("tardis: cannot write a %v event with levels", ev.Type)
+		return false, fmt.Errorf("tardis: cannot write a %v event with levels", ev.Type)
 	default:
-		return fmt.Errorf("tardis: cannot write a %v event", ev.Type)
+		return false, fmt.Errorf("tardis: cannot write a %v event", ev.Type)
 	}
-	var cells [8]export.Cell
 	cells[0].B = unsafe.Slice(unsafe.StringData(exchange), len(exchange))
 	cells[1].B = unsafe.Slice(unsafe.StringData(symbol), len(symbol))
 	cells[2].Mag = ev.ExchangeTS
 	cells[3].Mag = ev.IngestTS
 	cells[4].Bool = snap
 	cells[6].Scale, cells[7].Scale = ev.PriceScale, ev.SizeScale
+	return true, nil
+}
+
+// AppendBookRows calls emit with the cells of each row of ev, in
+// BookColumns' order and in the order Writer writes them (bids, then
+// asks): one row per level. Reset and Heartbeat events without levels have
+// no rows; other events that are not a Snapshot or Diff are an error.
+// The cells are valid only during the call to emit.
+func AppendBookRows(exchange, symbol string, ev *protocol.Event, emit func(cells []export.Cell) error) error {
+	var cells [8]export.Cell
+	if ok, err := bookRowCells(&cells, exchange, symbol, ev); !ok {
+		return err
+	}
 	for side, levels := range [2][]protocol.Level{ev.Bids, ev.Asks} {
 		cells[5].B = bookSideNames[side]
 		for _, l := range levels {
@@ -260,26 +271,10 @@ var _ [0]struct{} = [unsafe.Offsetof(protocol.Level{}.Size) - 8]struct{}{}
 // export.ParquetWriter.WriteRun), several times faster than a WriteRow
 // per level.
 func WriteBookRows(w *export.ParquetWriter, exchange, symbol string, ev *protocol.Event) error {
-	var snap bool
-	switch ev.Type {
-	case protocol.Snapshot:
-		snap = true
-	case protocol.Diff:
-	case protocol.Reset, protocol.Heartbeat:
-		if len(ev.Bids)+len(ev.Asks) == 0 {
-			return nil
-		}
-		return fmt.Errorf("tardis: cannot write a %v event with levels", ev.Type)
-	default:
-		return fmt.Errorf("tardis: cannot write a %v event", ev.Type)
-	}
 	var cells [8]export.Cell
-	cells[0].B = unsafe.Slice(unsafe.StringData(exchange), len(exchange))
-	cells[1].B = unsafe.Slice(unsafe.StringData(symbol), len(symbol))
-	cells[2].Mag = ev.ExchangeTS
-	cells[3].Mag = ev.IngestTS
-	cells[4].Bool = snap
-	cells[6].Scale, cells[7].Scale = ev.PriceScale, ev.SizeScale
+	if ok, err := bookRowCells(&cells, exchange, symbol, ev); !ok {
+		return err
+	}
 	for side, levels := range [2][]protocol.Level{ev.Bids, ev.Asks} {
 		if len(levels) == 0 {
 			continue
