@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -117,32 +118,15 @@ func (a *Archive) Publish(ctx context.Context, localRoot string, p archive.Parti
 	if err != nil {
 		return nil, err
 	}
-	now := time.Now()
-	h := &Head{Version: newVersion(now), SourceHash: hash}
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			return nil, err
-		}
-		h.Files = append(h.Files, HeadEntry{Name: e.Name(), Size: info.Size()})
-	}
-	sort.Slice(h.Files, func(i, j int) bool { return h.Files[i].Name < h.Files[j].Name })
-	for _, fe := range h.Files {
-		if err := a.upload(ctx, sk+"/"+h.Version+"/"+fe.Name, filepath.Join(dir, fe.Name), fe.Size); err != nil {
-			return nil, err
-		}
-	}
-
-	// The commit point.
-	if err := lease.check(); err != nil {
+	h, err := newHead(ents, hash)
+	if err != nil {
 		return nil, err
 	}
-	h.CommittedNS = time.Now().UnixNano()
-	body, _ := json.Marshal(h)
-	a.hook(headKey(sk))
+	body, err := a.uploadVersion(ctx, sk, dir, h, lease)
+	if err != nil {
+		return nil, err
+	}
+	// The commit point.
 	if old == nil {
 		_, err = a.store.PutIfAbsent(ctx, headKey(sk), body)
 	} else {
@@ -160,6 +144,43 @@ func (a *Archive) Publish(ctx context.Context, localRoot string, p archive.Parti
 	a.fs.forget(sk)
 	res.Version = h.Version
 	return res, a.putLedgers(ctx, localRoot, p, hash)
+}
+
+// newHead is the commit object of a new version holding the regular
+// files of ents, sorted by name.
+func newHead(ents []fs.DirEntry, sourceHash string) (*Head, error) {
+	h := &Head{Version: newVersion(time.Now()), SourceHash: sourceHash}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
+		h.Files = append(h.Files, HeadEntry{Name: e.Name(), Size: info.Size()})
+	}
+	sort.Slice(h.Files, func(i, j int) bool { return h.Files[i].Name < h.Files[j].Name })
+	return h, nil
+}
+
+// uploadVersion puts h's files, from the local directory dir, under the
+// new version's name, where no reader looks, and returns the commit
+// object to write: only if the lease is still ours, right before the
+// commit point.
+func (a *Archive) uploadVersion(ctx context.Context, sk, dir string, h *Head, lease *heldLease) ([]byte, error) {
+	for _, fe := range h.Files {
+		if err := a.upload(ctx, sk+"/"+h.Version+"/"+fe.Name, filepath.Join(dir, fe.Name), fe.Size); err != nil {
+			return nil, err
+		}
+	}
+	if err := lease.check(); err != nil {
+		return nil, err
+	}
+	h.CommittedNS = time.Now().UnixNano()
+	body, _ := json.Marshal(h)
+	a.hook(headKey(sk))
+	return body, nil
 }
 
 // upload puts one local file at key.

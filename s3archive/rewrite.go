@@ -3,13 +3,11 @@ package s3archive
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
 
@@ -100,22 +98,14 @@ func (a *Archive) Rewrite(ctx context.Context, p archive.Partition, fn func(loca
 		return nil, err
 	}
 
-	h := &Head{Version: newVersion(time.Now()), SourceHash: old.SourceHash}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			return nil, err
-		}
-		h.Files = append(h.Files, HeadEntry{Name: e.Name(), Size: info.Size()})
+	h, err := newHead(ents, old.SourceHash)
+	if err != nil {
+		return nil, err
 	}
-	sort.Slice(h.Files, func(i, j int) bool { return h.Files[i].Name < h.Files[j].Name })
 	same, err := sameFiles(old, h, orig, dir)
 	if err != nil {
 		return nil, err
@@ -124,19 +114,11 @@ func (a *Archive) Rewrite(ctx context.Context, p archive.Partition, fn func(loca
 		res.Unchanged = true
 		return res, nil
 	}
-	for _, fe := range h.Files {
-		if err := a.upload(ctx, sk+"/"+h.Version+"/"+fe.Name, filepath.Join(dir, fe.Name), fe.Size); err != nil {
-			return nil, err
-		}
-	}
-
 	// The commit point.
-	if err := lease.check(); err != nil {
+	body, err := a.uploadVersion(ctx, sk, dir, h, lease)
+	if err != nil {
 		return nil, err
 	}
-	h.CommittedNS = time.Now().UnixNano()
-	body, _ := json.Marshal(h)
-	a.hook(headKey(sk))
 	switch _, err := a.store.PutIfMatch(ctx, headKey(sk), body, etag); {
 	case errors.Is(err, objstore.ErrChanged) || errors.Is(err, objstore.ErrNotFound):
 		return nil, fmt.Errorf("%s/%s: not committed: %w", a.url, sk, ErrStreamChanged)
