@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/chronicle-archive/chronicle/internal/s3test"
 )
 
 // BenchmarkSequentialRead reads a 256 MiB object start to end through the
@@ -35,8 +37,8 @@ func BenchmarkSequentialRead(b *testing.B) {
 	// Loopback has no latency to hide; 20 ms per request is a typical
 	// bucket's time to first byte.
 	srvAddr := os.Getenv("AWS_ENDPOINT_URL")[len("http://"):]
-	slow := newCutProxy(b, srvAddr, 0, 1, 20*time.Millisecond)
-	b.Setenv("AWS_ENDPOINT_URL", "http://"+slow.ln.Addr().String())
+	slow := s3test.NewCutProxy(b, srvAddr, 1, 20*time.Millisecond)
+	b.Setenv("AWS_ENDPOINT_URL", slow.Endpoint())
 	far, err := New(ctx, st.Bucket(), st.Prefix())
 	if err != nil {
 		b.Fatal(err)

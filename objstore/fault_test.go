@@ -7,12 +7,12 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"net"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/chronicle-archive/chronicle/internal/s3test"
 )
 
 // stream is a deterministic pseudo-random body of any length that is never
@@ -89,106 +89,6 @@ func TestMultipartBoundedMemory(t *testing.T) {
 	}
 }
 
-// cutProxy forwards 127.0.0.1 connections to an S3 server and cuts some of
-// them after a random number of bytes, or all of them on demand; with a
-// latency, it holds each request for that long, as a distant server would.
-type cutProxy struct {
-	ln      net.Listener
-	target  string
-	cutPct  int   // share of connections that get a byte budget
-	budget  int64 // the most bytes a cut connection carries
-	latency time.Duration
-	cuts    atomic.Int64
-
-	mu    sync.Mutex
-	rng   *rand.Rand
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
-}
-
-func newCutProxy(t testing.TB, target string, cutPct int, budget int64, latency time.Duration) *cutProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &cutProxy{ln: ln, target: target, cutPct: cutPct, budget: budget, latency: latency, rng: rand.New(rand.NewPCG(1, 2)), conns: map[net.Conn]bool{}}
-	p.wg.Go(p.serve)
-	t.Cleanup(func() {
-		ln.Close()
-		p.CutAll()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *cutProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		left := int64(-1) // unlimited
-		if p.rng.IntN(100) < p.cutPct {
-			left = p.rng.Int64N(p.budget)
-		}
-		p.conns[c], p.conns[up] = true, true
-		p.mu.Unlock()
-		var budget atomic.Int64
-		budget.Store(left)
-		cut := func() {
-			c.Close()
-			up.Close()
-		}
-		pipe := func(dst, src net.Conn, latency time.Duration) {
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := src.Read(buf)
-				time.Sleep(latency)
-				if n > 0 && left >= 0 {
-					if rest := budget.Add(-int64(n)); rest < 0 {
-						dst.Write(buf[:max(0, int64(n)+rest)])
-						p.cuts.Add(1)
-						break
-					}
-				}
-				if n > 0 {
-					if _, werr := dst.Write(buf[:n]); werr != nil {
-						break
-					}
-				}
-				if err != nil {
-					break
-				}
-			}
-			cut()
-		}
-		p.wg.Go(func() { pipe(up, c, p.latency) })
-		p.wg.Go(func() {
-			pipe(c, up, 0)
-			p.mu.Lock()
-			delete(p.conns, c)
-			delete(p.conns, up)
-			p.mu.Unlock()
-		})
-	}
-}
-
-// CutAll closes every connection now.
-func (p *cutProxy) CutAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-		p.cuts.Add(1)
-	}
-}
-
 // Through a proxy that cuts connections at random moments every operation
 // either fails or succeeds with the exact bytes; a put never leaves part of
 // an object, and what a failed put leaves is the old object or the new one.
@@ -207,8 +107,9 @@ func TestFaultyConnections(t *testing.T) {
 func faultyConnections(t *testing.T) {
 	direct, srv := newStore(t)
 	ctx := context.Background()
-	proxy := newCutProxy(t, srv.Endpoint[len("http://"):], 50, 12<<20, 0)
-	t.Setenv("AWS_ENDPOINT_URL", "http://"+proxy.ln.Addr().String())
+	proxy := s3test.NewCutProxy(t, srv.Endpoint[len("http://"):], 1, 0)
+	proxy.Set(50, 12<<20)
+	t.Setenv("AWS_ENDPOINT_URL", proxy.Endpoint())
 	st, err := New(ctx, direct.Bucket(), direct.Prefix())
 	if err != nil {
 		t.Fatal(err)
@@ -302,8 +203,8 @@ func faultyConnections(t *testing.T) {
 			t.Fatalf("PutIfAbsent %d on a fresh key reported ErrExists: %v", i, err)
 		}
 	}
-	t.Logf("puts: %d ok, %d failed; gets: %d ok, %d failed; connections cut: %d", putOK, putErr, getOK, getErr, proxy.cuts.Load())
-	if proxy.cuts.Load() == 0 || putOK == 0 || getOK == 0 {
+	t.Logf("puts: %d ok, %d failed; gets: %d ok, %d failed; connections cut: %d", putOK, putErr, getOK, getErr, proxy.Cuts())
+	if proxy.Cuts() == 0 || putOK == 0 || getOK == 0 {
 		t.Fatal("the fault test exercised nothing: no cuts, or nothing got through")
 	}
 }

@@ -7,14 +7,11 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -332,107 +329,6 @@ func TestS3ServerKilledMidImport(t *testing.T) {
 	t.Logf("outcomes: %v", outcomes)
 }
 
-// faultProxy forwards 127.0.0.1 connections to an S3 server and cuts some
-// of them after a random number of bytes (objstore/fault_test.go's proxy,
-// with settings a trial can change).
-type faultProxy struct {
-	ln     net.Listener
-	target string
-	cuts   atomic.Int64
-
-	mu     sync.Mutex
-	rng    *rand.Rand
-	cutPct int   // share of new connections that get a byte budget
-	budget int64 // the most bytes a cut connection carries
-	conns  map[net.Conn]bool
-	wg     sync.WaitGroup
-}
-
-func newFaultProxy(t *testing.T, target string, seed uint64) *faultProxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &faultProxy{ln: ln, target: target, rng: rand.New(rand.NewPCG(seed, 7)), conns: map[net.Conn]bool{}}
-	p.wg.Go(p.serve)
-	t.Cleanup(func() {
-		ln.Close()
-		p.CutAll()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *faultProxy) set(cutPct int, budget int64) {
-	p.mu.Lock()
-	p.cutPct, p.budget = cutPct, budget
-	p.mu.Unlock()
-}
-
-func (p *faultProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		left := int64(-1) // unlimited
-		if p.cutPct > 0 && p.rng.IntN(100) < p.cutPct {
-			left = p.rng.Int64N(p.budget)
-		}
-		p.conns[c], p.conns[up] = true, true
-		p.mu.Unlock()
-		var budget atomic.Int64
-		budget.Store(left)
-		pipe := func(dst, src net.Conn) {
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := src.Read(buf)
-				if n > 0 && left >= 0 {
-					if rest := budget.Add(-int64(n)); rest < 0 {
-						dst.Write(buf[:max(0, int64(n)+rest)])
-						p.cuts.Add(1)
-						break
-					}
-				}
-				if n > 0 {
-					if _, werr := dst.Write(buf[:n]); werr != nil {
-						break
-					}
-				}
-				if err != nil {
-					break
-				}
-			}
-			c.Close()
-			up.Close()
-		}
-		p.wg.Go(func() { pipe(up, c) })
-		p.wg.Go(func() {
-			pipe(c, up)
-			p.mu.Lock()
-			delete(p.conns, c)
-			delete(p.conns, up)
-			p.mu.Unlock()
-		})
-	}
-}
-
-// CutAll closes every open connection now.
-func (p *faultProxy) CutAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-		p.cuts.Add(1)
-	}
-}
-
 // TestS3CutConnections runs whole imports, first ones and --force ones,
 // through a proxy that cuts connections at random byte counts and moments,
 // then readers (dump, replay) through it too.
@@ -441,8 +337,8 @@ func TestS3CutConnections(t *testing.T) {
 	seed := faultSeed(t)
 	rng := rand.New(rand.NewPCG(seed, 3))
 	a, b := twoBooks(t)
-	proxy := newFaultProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"), seed)
-	via := "AWS_ENDPOINT_URL=http://" + proxy.ln.Addr().String()
+	proxy := s3test.NewCutProxy(t, strings.TrimPrefix(srv.Endpoint, "http://"), seed, 0)
+	via := "AWS_ENDPOINT_URL=" + proxy.Endpoint()
 
 	trials := 24 // ~25 s here
 	if testing.Short() {
@@ -466,12 +362,12 @@ func TestS3CutConnections(t *testing.T) {
 			root = "s3://" + bucket + "/arch"
 		}
 		pct, budget := 20+rng.IntN(60), 1+rng.Int64N(3<<20)
-		proxy.set(pct, budget)
+		proxy.Set(pct, budget)
 		args := append([]string{"import", "--archive-root", root}, faultFlags...)
 		if force {
 			args = append(args, "--force")
 		}
-		cutsBefore := proxy.cuts.Load()
+		cutsBefore := proxy.Cuts()
 		p := startCLI(t, time.Minute, env, append(args, neu.src)...)
 		if rng.IntN(3) == 0 {
 			go func(d time.Duration) { time.Sleep(d); proxy.CutAll() }(time.Duration(rng.Int64N(int64(300 * time.Millisecond))))
@@ -488,12 +384,12 @@ func TestS3CutConnections(t *testing.T) {
 			checkSeen(t, what+" (exit "+strconv.Itoa(code)+")", root, old, neu)
 		}
 		t.Logf("%s: cut %d%% of connections within %d bytes, %d cuts; exit %d %.150s",
-			what, pct, budget, proxy.cuts.Load()-cutsBefore, code, strings.TrimSpace(stderr))
+			what, pct, budget, proxy.Cuts()-cutsBefore, code, strings.TrimSpace(stderr))
 		checkRerun(t, what, root, bucket, neu, force)
 
 		// Readers through the faulty connection: all or a failure. Their
 		// budgets are smaller than an import's: a dump reads ~2 MiB.
-		proxy.set(pct, 1+rng.Int64N(512<<10))
+		proxy.Set(pct, 1+rng.Int64N(512<<10))
 		for _, r := range []struct {
 			cmd  string
 			want string
@@ -529,7 +425,7 @@ func TestS3CutConnections(t *testing.T) {
 			checkGC(t, what, root, bucket, neu)
 		}
 	}
-	t.Logf("outcomes: %v; connections cut: %d", stats, proxy.cuts.Load())
+	t.Logf("outcomes: %v; connections cut: %d", stats, proxy.Cuts())
 	if !testing.Short() && (stats["import failed"] == 0 || stats["import ok"] == 0) {
 		t.Errorf("the trials did not exercise both outcomes: %v", stats)
 	}
