@@ -54,6 +54,20 @@ GLOBL crcMask<>(SB), RODATA, $128
 TEXT ·clmulRecord(SB), NOSPLIT, $0-20
 	MOVQ  r+0(FP), SI
 	MOVQ  plen+8(FP), CX
+	// Prefetch the cache lines 768 bytes past this record's, as many as
+	// it has: the records follow one another, so each line of a mapped
+	// .q is asked for once, ahead of its parsing. The hardware's own
+	// prefetch stops at every 4 KiB page; this took bench/merged from
+	// 315-320 to 271-277 ms (250-700 bytes ahead did about as well).
+	LEAQ  127(CX), DX
+	ANDQ  $-64, DX
+	LEAQ  768(SI), BX
+	ADDQ  BX, DX
+prefetch:
+	PREFETCHT0 (BX)
+	ADDQ  $64, BX
+	CMPQ  BX, DX
+	JB    prefetch
 	MOVQ  CX, DX
 	NEGQ  DX
 	ANDQ  $63, DX

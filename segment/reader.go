@@ -648,6 +648,7 @@ func (r *Reader) Close() error {
 	r.err = ErrReaderClosed
 	r.sc.drop()
 	r.zs.stop()
+	r.qs.stop()
 	if r.dec != nil {
 		r.dec.Close()
 	}

@@ -135,7 +135,27 @@ func ReadFile(fsys FS, name string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
-	return io.ReadAll(f)
+	// Sized from Stat, as os.ReadFile does: io.ReadAll's doubling buffers
+	// allocate (and page in) about 3.5 times the file, which was most of
+	// the memory of a short command (book --at reads the checkpoint file).
+	// One byte more, so that a file that grew since is still read whole.
+	var b []byte
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() && st.Size() > 0 && st.Size() < 1<<30 {
+		b = make([]byte, 0, st.Size()+1)
+	}
+	for {
+		n, err := f.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // OrDefault returns fsys, or Default when fsys is nil, so that library

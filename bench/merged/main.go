@@ -45,7 +45,18 @@
 // per CPU second; 26-28M -> 31-33M Tardis rows/s), best 461 and 397
 // (12.0M -> 13.9M records/s; 30M -> 35M Tardis rows/s).
 //
-// Where the time goes now (pprof -top): the CRC-32 of every payload a
+// Fourth round (December 2026, a 2-core Intel Xeon VM, load under 1):
+// .q files read through read-only maps of 4 MiB windows instead of
+// pread into a buffer (the kernel's copy, _copy_to_iter, was 28% of the
+// profile), and the CRC's assembly prefetching the lines 768 bytes ahead
+// of each record (the data now comes from memory rather than a buffer in
+// L2, and the hardware prefetcher stops at each 4 KiB page). Interleaved
+// runs of both binaries: 360-384 ms -> 275-305 ms wall (14.4-15.3M ->
+// 18.1-20.1M records/s; the machine's speed drifted by 5% during the
+// session, the ratio stayed at 0.76-0.78). CHRONICLE_MMAP=off gives the
+// old figures back. Peak RSS 25 MiB (the mapped windows count).
+//
+// Before that round, where the time went (pprof -top): the CRC-32 of every payload a
 // fifth to a quarter (about 20 ns a record in place, against 8-17 ns for
 // the same call in a loop by itself, BenchmarkPayloadCRC; this VM has no
 // hardware counters to say why, mispredicted merge branches flushing its
