@@ -274,12 +274,9 @@ func (d *days) Next() (uint64, error) {
 				// Records.decode's checks, with a trade decoded straight
 				// (two call levels fewer); anything else, or anything
 				// wrong, goes through Records.decode for the error.
-				if dec := r.dec; dec.trade && rec.TypeID == r.t.ID && dec.decodeTrade(rec.Payload, &r.rec) &&
-					rec.Timestamp == r.rec.LocalTS && (r.sym != "" || !r.rec.StreamSymbol) {
-					if r.rec.StreamSymbol {
-						r.rec.SetSymbol(r.sym)
-					}
-				} else {
+				// decodeTrade sets the stream's symbol itself.
+				if dec := r.dec; !dec.trade || rec.TypeID != r.t.ID || !dec.decodeTrade(rec.Payload, &r.rec) ||
+					rec.Timestamp != r.rec.LocalTS || r.sym == "" && r.rec.StreamSymbol {
 					err = r.decode(rec)
 				}
 				ts = r.rec.LocalTS

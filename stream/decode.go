@@ -27,6 +27,9 @@ type recordDecoder struct {
 	need   uint64 // the fields that are not nullable
 	scales int    // scale bytes
 	fields []fieldPlan
+	// sym is the stream's symbol (meta.json), which decodeTrade gives a
+	// record that takes it from the stream.
+	sym string
 }
 
 type fieldPlan struct {
@@ -295,11 +298,14 @@ func (d *recordDecoder) decodeTrade(p []byte, r *record.Record) bool {
 	f3.U, f3.I, f3.Scale, f3.Scale2 = 0, price, p[25], 0
 	f4.U, f4.I, f4.Scale, f4.Scale2 = 0, amount, p[26], 0
 	if streamSym {
-		// Records.Next sets it from meta.json; a copy of nothing still
-		// calls memmove.
-		if len(f0.B) != 0 {
-			f0.B = f0.B[:0]
+		// The stream's symbol, as Record.SetSymbol would set it (with
+		// none, the caller refuses the record).
+		// Field 0 usually holds it already, from the trade before:
+		// comparing costs less than copying and storing the slice.
+		if string(f0.B) != d.sym {
+			f0.B = append(f0.B[:0], d.sym...)
 		}
+		pr[0] = d.sym != ""
 	} else {
 		setBytes(&f0.B, sym)
 	}

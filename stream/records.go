@@ -40,6 +40,7 @@ func OpenRecords(fsys vfs.FS, dir string) (*Records, error) {
 	r := &Records{s: s, t: t, dec: newRecordDecoder(t)}
 	if m := s.Meta(); m != nil {
 		r.sym = m.Symbol
+		r.dec.sym = m.Symbol
 	}
 	return r, nil
 }
