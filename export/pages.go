@@ -20,12 +20,14 @@ import (
 	"github.com/parquet-go/parquet-go/format"
 )
 
-// The writer builds the column chunks itself, as package snapshots' does
-// (issue 11: handing parquet-go a parquet.Value per cell took several
-// times the CSV export's time, mostly building the values and zstd at its
-// default level over 16 bytes of PLAIN decimal each). WriteRow only
-// converts a row's cells into a column-major batch (where a refusal must
-// be reported); worker goroutines, each owning a fixed share of the
+// The writer builds the column chunks itself, for this package's exports
+// and package snapshots' book snapshots (issue 11: handing parquet-go a
+// parquet.Value per cell took several times the CSV export's time, mostly
+// building the values and zstd at its default level over 16 bytes of
+// PLAIN decimal each). WriteRow only converts a row's cells into a
+// column-major batch (where a refusal must be reported; 1 MiB, so that
+// it stays in cache: a deep book snapshot's hundred columns are a hundred
+// places a row); worker goroutines, each owning a fixed share of the
 // columns, turn batches into pages:
 //
 //   - decimals and strings as RLE_DICTIONARY: a dictionary per column
@@ -39,19 +41,24 @@ import (
 //   - zstd at its fastest level.
 //
 // Memory is bounded: a fixed pool of batches of at most about batchBytes,
-// pages of at most about maxPageRows rows, bounded dictionaries, and at
-// most maxGroupsInFlight finished row groups waiting for the output.
-// Schema and footer fields (created_by, column orders) come from
-// parquet-go itself, from an empty file with the same schema; pages are
-// DataPageV2 with statistics and CRCs, chunks have statistics and the
+// pages of at most about maxPageRows rows (fewer in a file of many
+// columns, see pageIdxBytes), bounded dictionaries, and at most
+// maxGroupsInFlight finished row groups waiting for the output. Schema
+// and footer fields (created_by, column orders, Options.Metadata) come
+// from parquet-go itself, from an empty file with the same schema; pages
+// are DataPageV2 with statistics and CRCs, chunks have statistics and the
 // page index.
 
 const (
 	// batchRows bounds a batch's rows, batchBytes (about) its values.
 	batchRows         = 8192
-	batchBytes        = 8 << 20
+	batchBytes        = 1 << 20
 	maxGroupsInFlight = 2
 	maxDictBytes      = 1 << 20
+	// pageIdxBytes bounds the dictionary indices all the columns hold for
+	// their pages in the making: a file of thousands of columns (a deep
+	// book snapshot) gets shorter pages.
+	pageIdxBytes = 32 << 20
 	// dictProbe values of a chunk show whether a dictionary pays (see
 	// mostlyUnique).
 	dictProbe = 4096
@@ -64,23 +71,27 @@ var (
 )
 
 // ParquetWriter streams rows into a zstd-compressed Parquet file, in row
-// groups of at most rowGroupRows rows. No allocation per row in steady
-// state. Not safe for concurrent use.
+// groups of at most Options.RowGroupRows rows. No allocation per row in
+// steady state. Not safe for concurrent use.
 type ParquetWriter struct {
 	out  *bufio.Writer
 	cols []Column
 	tmpl format.FileMetaData
 
-	batchCap int
-	cur      *batch
-	g        *group
-	free     chan *batch
-	workers  []chan *batch
-	owner    []int // column -> worker
-	started  bool
-	pending  []*group
-	rows     int64  // rows written so far
-	scratch  []Cell // WriteRun's row
+	batchCap     int
+	rowGroupRows int // Options.RowGroupRows
+	pageRows     int // a data page ends at the first batch end at or past it
+	dictValues   int // Options.DictValues
+	stripe       int // Options.Stripe
+	cur          *batch
+	g            *group
+	free         chan *batch
+	workers      []chan *batch
+	owner        []int // column -> worker
+	started      bool
+	pending      []*group
+	rows         int64  // rows written so far
+	scratch      []Cell // WriteRun's row
 
 	offset    int64
 	rowGroups []format.RowGroup
@@ -135,19 +146,35 @@ type chunk struct {
 	err              error
 }
 
-func newWriter(w io.Writer, cols []Column, schema *parquet.Schema) (*ParquetWriter, error) {
-	p := &ParquetWriter{out: bufio.NewWriterSize(w, 1<<20), cols: cols}
-	if err := p.template(schema); err != nil {
+func newWriter(w io.Writer, cols []Column, schema *parquet.Schema, o Options) (*ParquetWriter, error) {
+	p := &ParquetWriter{out: bufio.NewWriterSize(w, 1<<20), cols: cols, rowGroupRows: rowGroupRows, dictValues: maxDictEntries, stripe: max(1, o.Stripe)}
+	if o.RowGroupRows > 0 {
+		p.rowGroupRows = o.RowGroupRows
+	}
+	if o.DictValues > 0 {
+		p.dictValues = min(o.DictValues, maxDictEntries)
+	}
+	if err := p.template(schema, o.Metadata); err != nil {
 		return nil, err
 	}
-	p.batchCap = max(64, min(batchRows, batchBytes/(18*len(cols)), rowGroupRows))
+	p.pageRows = maxPageRows
+	if o.PageRows > 0 {
+		p.pageRows = min(o.PageRows, maxPageRows)
+	}
+	// A page ends at a batch end: short pages want short batches.
+	p.batchCap = max(64, min(batchRows, batchBytes/(18*len(cols)), p.rowGroupRows, p.pageRows))
+	p.pageRows = max(p.batchCap, min(p.pageRows, pageIdxBytes/(4*len(cols))))
 	return p, nil
 }
 
 // template writes an empty file with parquet-go and keeps its footer.
-func (p *ParquetWriter) template(schema *parquet.Schema) error {
+func (p *ParquetWriter) template(schema *parquet.Schema, kv [][2]string) error {
 	var buf bytes.Buffer
-	w := parquet.NewGenericWriter[any](&buf, schema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest}))
+	opts := []parquet.WriterOption{schema, parquet.Compression(&zstd.Codec{Level: zstd.SpeedFastest})}
+	for _, m := range kv {
+		opts = append(opts, parquet.KeyValueMetadata(m[0], m[1]))
+	}
+	w := parquet.NewGenericWriter[any](&buf, opts...)
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("export: parquet schema: %w", err)
 	}
@@ -207,7 +234,17 @@ func (p *ParquetWriter) row(cells []Cell) error {
 	b := p.cur
 	r := b.n
 	for i := range cells {
-		if err := p.put(&b.cols[i], i, r, &cells[i]); err != nil {
+		c, cb := &cells[i], &b.cols[i]
+		if cb.dec != nil && !c.Null && !c.Neg && c.Scale == p.cols[i].Scale {
+			// put's common case, without the call (a deep book snapshot
+			// is a hundred of these a row).
+			if cb.null != nil {
+				cb.null[r] = false
+			}
+			cb.dec[r] = [2]uint64{0, c.Mag}
+			continue
+		}
+		if err := p.put(cb, i, r, c); err != nil {
 			// The row does not count; undo the strings it appended.
 			for j := range i {
 				if cb := &b.cols[j]; cb.end != nil {
@@ -228,7 +265,7 @@ func (p *ParquetWriter) added(n int) {
 	b.n += n
 	p.rows += int64(n)
 	p.g.rows += int64(n)
-	if p.g.rows == int64(rowGroupRows) {
+	if p.g.rows == int64(p.rowGroupRows) {
 		b.last = true
 	}
 	if b.n == p.batchCap || b.last {
@@ -289,7 +326,7 @@ func (p *ParquetWriter) WriteRun(cells []Cell, vary []int, mags []uint64) error 
 		if b == nil || r == n {
 			continue
 		}
-		m := min(n-r, p.batchCap-b.n, rowGroupRows-int(p.g.rows))
+		m := min(n-r, p.batchCap-b.n, p.rowGroupRows-int(p.g.rows))
 		p.copyRows(b, m, vary, mags[r*nv:(r+m)*nv])
 		r += m
 		p.added(m)
@@ -433,8 +470,9 @@ func cost(c Column) int {
 	return 1
 }
 
-// start launches the workers and shares the columns out among them,
-// each to the least loaded so far.
+// start launches the workers and shares the columns out among them, a
+// stripe of Options.Stripe columns at a time, each to the least loaded
+// so far.
 func (p *ParquetWriter) start() {
 	p.started = true
 	nw := min(max(runtime.GOMAXPROCS(0), 1), 4, len(p.cols))
@@ -445,15 +483,17 @@ func (p *ParquetWriter) start() {
 	}
 	load := make([]int, nw)
 	p.owner = make([]int, len(p.cols))
-	for j, c := range p.cols {
+	for j0 := 0; j0 < len(p.cols); j0 += p.stripe {
 		w := 0
 		for k := range load {
 			if load[k] < load[w] {
 				w = k
 			}
 		}
-		p.owner[j] = w
-		load[w] += cost(c)
+		for j := j0; j < min(j0+p.stripe, len(p.cols)); j++ {
+			p.owner[j] = w
+			load[w] += cost(p.cols[j])
+		}
 	}
 	for w := range nw {
 		in := make(chan *batch, pool)
@@ -486,7 +526,7 @@ func (p *ParquetWriter) work(in <-chan *batch, cols []*colEnc) {
 		g := b.g
 		for _, c := range cols {
 			c.add(b)
-			if c.pageRows >= maxPageRows {
+			if c.pageRows >= p.pageRows {
 				c.flush()
 			}
 		}
@@ -573,6 +613,16 @@ func (p *ParquetWriter) Close() error {
 	}
 	p.err = errors.New("export: writer closed")
 	return nil
+}
+
+// Abort gives the file up: it stops the workers (they finish the batches
+// they have) and writes nothing more. After Close it does nothing; after
+// Abort, Close returns an error.
+func (p *ParquetWriter) Abort() {
+	if p.err == nil {
+		p.err = errors.New("export: writer aborted")
+	}
+	p.abort()
 }
 
 // abort stops the workers (they finish the batches they have).
@@ -885,11 +935,11 @@ func (c *colEnc) addNumbers(cb *colBuf, n int) {
 func (c *colEnc) dictFull(cb *colBuf, n int) bool {
 	switch c.kind {
 	case Decimal:
-		return len(c.dkeys)+n > maxDictEntries
+		return len(c.dkeys)+n > c.p.dictValues
 	case Timestamp:
 		return false // always PLAIN (see addTimestamps)
 	}
-	return len(c.send)+n > maxDictEntries || len(c.skeys)+len(cb.b) > maxDictBytes || c.mostlyUnique()
+	return len(c.send)+n > c.p.dictValues || len(c.skeys)+len(cb.b) > maxDictBytes || c.mostlyUnique()
 }
 
 // mostlyUnique tells whether the chunk's dictionary has past dictProbe

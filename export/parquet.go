@@ -43,8 +43,8 @@ const (
 	decimalBytes     = 16
 )
 
-// rowGroupRows bounds memory: the writer holds one row group's compressed
-// pages until it is complete. A variable so that tests can make several.
+// rowGroupRows is the default of Options.RowGroupRows. A variable so that
+// tests can make several.
 var rowGroupRows = 1 << 16
 
 // Column is one column of a file.
@@ -78,18 +78,50 @@ type Cell struct {
 var ErrValue = errors.New("export: value cannot be stored")
 
 // NewParquetWriter returns a writer of a file with columns cols to w.
-// Call Close to write the footer.
+// Call Close to write the footer (or Abort to give the file up).
 func NewParquetWriter(w io.Writer, cols []Column) (*ParquetWriter, error) {
-	schema, err := newSchema(cols)
+	return NewParquetWriterOptions(w, cols, Options{})
+}
+
+// Options adjusts what NewParquetWriter writes; the zero value is its
+// defaults.
+type Options struct {
+	// Name is the schema's root name (default "chronicle").
+	Name string
+	// Metadata is the footer's key-value metadata, [key, value] pairs in
+	// order.
+	Metadata [][2]string
+	// RowGroupRows bounds a row group's rows (default 65,536): the writer
+	// holds a row group's compressed pages until it is complete.
+	RowGroupRows int
+	// PageRows and DictValues lower the data pages' rows (default
+	// 16,384) and a column chunk's dictionary values (default 65,536;
+	// past them the chunk goes on in PLAIN pages), for tests that want
+	// many of each; larger values are the defaults.
+	PageRows, DictValues int
+	// Stripe deals the columns out to the encoding goroutines in stripes
+	// of this many consecutive columns (default 1), each stripe to the
+	// least loaded: columns that repeat a pattern of unequal costs (a book
+	// snapshot's price, amount, price, amount) then share out alike, not
+	// every price to one goroutine and every amount to the other.
+	Stripe int
+}
+
+// NewParquetWriterOptions is NewParquetWriter with options.
+func NewParquetWriterOptions(w io.Writer, cols []Column, o Options) (*ParquetWriter, error) {
+	if o.Name == "" {
+		o.Name = "chronicle"
+	}
+	schema, err := newSchema(o.Name, cols)
 	if err != nil {
 		return nil, err
 	}
-	return newWriter(w, cols, schema)
+	return newWriter(w, cols, schema, o)
 }
 
 // newSchema returns the Parquet schema of a file with columns cols, in
 // their order.
-func newSchema(cols []Column) (*parquet.Schema, error) {
+func newSchema(name string, cols []Column) (*parquet.Schema, error) {
 	if len(cols) == 0 {
 		return nil, errors.New("export: no columns")
 	}
@@ -120,12 +152,12 @@ func newSchema(cols []Column) (*parquet.Schema, error) {
 		g.Group[c.Name] = n
 		g.fields = append(g.fields, field{Node: n, name: c.Name})
 	}
-	return parquet.NewSchema("chronicle", g), nil
+	return parquet.NewSchema(name, g), nil
 }
 
 // orderedGroup is a group whose columns keep the order they were added in:
 // parquet.Group sorts its fields by name, which would put asks[10] before
-// asks[2] and prices after amounts. (A copy of package snapshots' own.)
+// asks[2] and prices after amounts.
 type orderedGroup struct {
 	parquet.Group
 	fields []parquet.Field

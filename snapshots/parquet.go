@@ -2,86 +2,145 @@ package snapshots
 
 import (
 	"errors"
+	"fmt"
 	"io"
-	"reflect"
 
-	"github.com/parquet-go/parquet-go"
-
+	"github.com/chronicle-archive/chronicle/export"
 	"github.com/chronicle-archive/chronicle/segment"
 	"github.com/chronicle-archive/chronicle/stream"
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
-// Parquet layout. Prices and amounts are DECIMAL(38, scale) in 16-byte
-// big-endian two's complement: any u64 mantissa times 10^18 fits below
-// 10^38, so every value at any scale up to 18 is stored exactly, and
-// pyarrow (pandas), polars and DuckDB all read it as a native decimal.
-// (DECIMAL(18) in an INT64 would be smaller but cannot hold every u64.)
-const (
-	decimalPrecision = 38
-	decimalBytes     = 16
-)
+// Parquet files are written by export.ParquetWriter (column-oriented, on
+// the other cores; see package export): exchange and symbol as STRING,
+// timestamp and local_timestamp as TIMESTAMP(MICROS, UTC), then the level
+// columns in Columns order, optional DECIMAL(38, ps) for prices and
+// DECIMAL(38, ss) for amounts, null where the book has fewer levels.
+// DECIMAL(38) in 16 bytes holds any u64 mantissa at any scale up to 18
+// exactly (DECIMAL(18) in an INT64 would be smaller but cannot).
 
 // rowGroupRows bounds memory: the writer holds one row group's compressed
-// pages until it is complete. A variable so that tests can make several.
-var rowGroupRows int64 = 1 << 16
+// pages until it is complete. Variables so that tests can make several
+// row groups, many pages (maxPageRows) and PLAIN pages (maxDictEntries);
+// 0 is export's default.
+var (
+	rowGroupRows   int64 = 1 << 16
+	maxPageRows    int
+	maxDictEntries int
+)
 
-// ParquetSchema returns the Parquet schema of a snapshot file of the given
-// depth whose price and amount columns have scales ps and ss: exchange and
-// symbol as strings, timestamp and local_timestamp as TIMESTAMP(MICROS,
-// UTC), then the level columns in Columns order, optional DECIMAL(38, ps)
-// for prices and DECIMAL(38, ss) for amounts (null where the book has fewer
-// levels).
-func ParquetSchema(depth int, ps, ss uint8) *parquet.Schema {
-	str := parquet.Encoded(parquet.String(), &parquet.RLEDictionary)
-	ts := parquet.Timestamp(parquet.Microsecond)
-	price := parquet.Optional(parquet.Decimal(int(ps), decimalPrecision, parquet.FixedLenByteArrayType(decimalBytes)))
-	amount := parquet.Optional(parquet.Decimal(int(ss), decimalPrecision, parquet.FixedLenByteArrayType(decimalBytes)))
-	cols := Columns(depth)
-	g := orderedGroup{Group: parquet.Group{}}
-	for i, name := range cols {
-		var n parquet.Node
+// parquetColumns returns the columns of a snapshot file of the given
+// depth whose prices and amounts have scales ps and ss.
+func parquetColumns(depth int, ps, ss uint8) []export.Column {
+	names := Columns(depth)
+	cols := make([]export.Column, len(names))
+	for i, name := range names {
 		switch {
 		case i < 2:
-			n = str
+			cols[i] = export.Column{Name: name, Kind: export.String}
 		case i < 4:
-			n = ts
+			cols[i] = export.Column{Name: name, Kind: export.Timestamp}
 		case i%2 == 0:
-			n = price
+			cols[i] = export.Column{Name: name, Kind: export.Decimal, Scale: ps, Nullable: true}
 		default:
-			n = amount
+			cols[i] = export.Column{Name: name, Kind: export.Decimal, Scale: ss, Nullable: true}
 		}
-		g.Group[name] = n
-		g.fields = append(g.fields, field{Node: n, name: name})
 	}
-	return parquet.NewSchema("book_snapshot", g)
+	return cols
 }
 
-// orderedGroup is a group whose columns keep the order they were added in:
-// parquet.Group sorts its fields by name, which would put asks[10] before
-// asks[2] and prices after amounts. parquet-go orders its own variant
-// groups the same way.
-type orderedGroup struct {
-	parquet.Group
-	fields []parquet.Field
+// parquetWriter is the Parquet sink: a row's levels become the cells of
+// one export row.
+type parquetWriter struct {
+	p        *export.ParquetWriter
+	depth    int
+	whyScale string // a guess at how a value came to exceed the scales, for the error
+	cells    []export.Cell
+	na, nb   int // levels present in cells (the rest are null)
+	err      error
 }
 
-func (g orderedGroup) Fields() []parquet.Field { return g.fields }
-
-type field struct {
-	parquet.Node
-	name string
-}
-
-func (f field) Name() string { return f.name }
-
-// Value is for writing Go structs by reflection, which the snapshot writer
-// does not do: rows are built value by value.
-func (f field) Value(base reflect.Value) reflect.Value {
-	if base.Kind() == reflect.Map {
-		return base.MapIndex(reflect.ValueOf(f.name))
+func newParquetWriter(w io.Writer, exchange, symbol string, depth int, ps, ss uint8) *parquetWriter {
+	pw := &parquetWriter{depth: depth, whyScale: "the stream's scale rose after its last event?"}
+	pw.p, pw.err = export.NewParquetWriterOptions(w, parquetColumns(depth, ps, ss), export.Options{
+		Name:         "book_snapshot",
+		Metadata:     [][2]string{{"chronicle.layout", fmt.Sprintf("tardis book_snapshot_%d", depth)}},
+		RowGroupRows: int(rowGroupRows),
+		PageRows:     maxPageRows,
+		DictValues:   maxDictEntries,
+		// Two columns a stripe: one worker a level's ask price and
+		// amount, the other its bid's (amounts cost more than prices).
+		Stripe: 2,
+	})
+	if pw.err != nil {
+		pw.err = fmt.Errorf("snapshots: %w", pw.err)
+		return pw
 	}
-	return reflect.Value{}
+	pw.cells = make([]export.Cell, 4+4*depth)
+	pw.cells[0].B, pw.cells[1].B = []byte(exchange), []byte(symbol)
+	for i := range pw.cells[4:] {
+		pw.cells[4+i].Null = true
+	}
+	return pw
+}
+
+func (p *parquetWriter) write(r *Row) error {
+	if p.err != nil {
+		return p.err
+	}
+	c := p.cells
+	// µs, truncated: the archive's times come from Tardis's µs.
+	c[2].Mag = r.Timestamp / 1000 * 1000
+	c[3].Mag = r.LocalTimestamp / 1000 * 1000
+	na, nb := min(len(r.Asks), p.depth), min(len(r.Bids), p.depth)
+	lv := c[4:]
+	for i, l := range r.Asks[:na] {
+		pc, ac := &lv[4*i], &lv[4*i+1]
+		pc.Mag, pc.Scale, ac.Mag, ac.Scale = l.Price, r.PriceScale, l.Size, r.SizeScale
+	}
+	for i, l := range r.Bids[:nb] {
+		pc, ac := &lv[4*i+2], &lv[4*i+3]
+		pc.Mag, pc.Scale, ac.Mag, ac.Scale = l.Price, r.PriceScale, l.Size, r.SizeScale
+	}
+	// Only the levels that appear or disappear change their null flags.
+	if na != p.na {
+		for i := min(na, p.na); i < max(na, p.na); i++ {
+			lv[4*i].Null, lv[4*i+1].Null = i >= na, i >= na
+		}
+		p.na = na
+	}
+	if nb != p.nb {
+		for i := min(nb, p.nb); i < max(nb, p.nb); i++ {
+			lv[4*i+2].Null, lv[4*i+3].Null = i >= nb, i >= nb
+		}
+		p.nb = nb
+	}
+	if err := p.p.WriteRow(c); err != nil {
+		// A value with more decimals than its column: an error, never a
+		// rounding, and the end of the file.
+		if errors.Is(err, export.ErrValue) {
+			err = fmt.Errorf("snapshots: %w (%s)", err, p.whyScale)
+		}
+		p.err = err
+		return err
+	}
+	return nil
+}
+
+func (p *parquetWriter) close() error {
+	if p.err != nil {
+		p.abort()
+		return p.err
+	}
+	p.err = p.p.Close()
+	return p.err
+}
+
+// abort stops the writer's goroutines.
+func (p *parquetWriter) abort() {
+	if p.p != nil {
+		p.p.Abort()
+	}
 }
 
 // parquetScales returns the price and size scales for the Parquet decimal

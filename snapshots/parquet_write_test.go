@@ -16,109 +16,13 @@ import (
 	"github.com/chronicle-archive/chronicle/protocol"
 )
 
-// decodeHybrid reads n values of width w in the RLE/bit-packing hybrid and
-// fails unless the bytes end exactly there (padding included).
-func decodeHybrid(t *testing.T, b []byte, w, n int) []uint32 {
-	t.Helper()
-	var out []uint32
-	for len(b) > 0 {
-		h, k := binary.Uvarint(b)
-		if k <= 0 {
-			t.Fatalf("bad run header at %x", b)
-		}
-		b = b[k:]
-		if h&1 == 0 { // RLE: count, then the value in whole bytes
-			nb := (w + 7) / 8
-			var v uint32
-			for i := range nb {
-				v |= uint32(b[i]) << (8 * i)
-			}
-			b = b[nb:]
-			for range h >> 1 {
-				out = append(out, v)
-			}
-			continue
-		}
-		vals := int(h>>1) * 8
-		if len(b) < vals*w/8 {
-			t.Fatalf("bit-packed run of %d values of %d bits in %d bytes", vals, w, len(b))
-		}
-		for i := range vals {
-			var v uint32
-			for bit := range w {
-				pos := i*w + bit
-				v |= uint32(b[pos/8]>>(pos%8)&1) << bit
-			}
-			out = append(out, v)
-		}
-		b = b[vals*w/8:]
-	}
-	if len(out) < n || len(out) > n+7 {
-		t.Fatalf("decoded %d values, want %d (+ at most 7 of padding)", len(out), n)
-	}
-	return out[:n]
-}
-
-// The dictionary indices of a page: one bit-packed run of whole bytes;
-// strings' pages: one RLE run.
-func TestBitPackedAndRLE(t *testing.T) {
-	seq := func(n int, f func(i int) uint32) []uint32 {
-		v := make([]uint32, n)
-		for i := range v {
-			v[i] = f(i)
-		}
-		return v
-	}
-	cases := []struct {
-		name string
-		idx  []uint32
-	}{
-		{"one", []uint32{7}},
-		{"seven distinct", seq(7, func(i int) uint32 { return uint32(i) })},
-		{"a run of 8", seq(8, func(int) uint32 { return 3 })},
-		{"literals then a run", seq(21, func(i int) uint32 { return uint32(min(i, 5)) })},
-		{"run, literals, run", seq(40, func(i int) uint32 { return uint32(i / 10 * (i % 2)) })},
-		{"runs of 7 and 9", seq(64, func(i int) uint32 { return uint32(i / 7 % 2 * (i / 9)) })},
-		{"alternating", seq(100, func(i int) uint32 { return uint32(i % 2) })},
-		{"wide values", seq(50, func(i int) uint32 { return uint32(i/12) * 70000 })},
-		{"a long run after 3", append([]uint32{1, 2, 3}, seq(1000, func(int) uint32 { return 255 })...)},
-	}
-	for _, c := range cases {
-		for _, w := range []int{8, 16, 24, 32} {
-			if m := maxOf(c.idx); w < 32 && m >= 1<<w {
-				continue
-			}
-			got := decodeHybrid(t, appendBitPacked(nil, c.idx, w), w, len(c.idx))
-			for i := range got {
-				if got[i] != c.idx[i] {
-					t.Fatalf("%s, width %d: value %d is %d, want %d", c.name, w, i, got[i], c.idx[i])
-				}
-			}
-			n := len(c.idx)
-			for i, v := range decodeHybrid(t, appendRLE(nil, n, c.idx[0], w), w, n) {
-				if v != c.idx[0] {
-					t.Fatalf("%s, width %d: RLE value %d is %d, want %d", c.name, w, i, v, c.idx[0])
-				}
-			}
-		}
-	}
-}
-
-func maxOf(v []uint32) uint32 {
-	var m uint32
-	for _, x := range v {
-		m = max(m, x)
-	}
-	return m
-}
-
-// withSmallPages makes batches, pages and row groups small, so that a
-// sample spans many of each and several row groups are in flight.
+// withSmallPages makes pages and row groups small, so that a sample spans
+// many of each and several row groups are in flight.
 func withSmallPages(t *testing.T) {
 	t.Helper()
-	b, pg, rg := maxBatch, maxPageRows, rowGroupRows
-	t.Cleanup(func() { maxBatch, maxPageRows, rowGroupRows = b, pg, rg })
-	maxBatch, maxPageRows, rowGroupRows = 16, 50, 300
+	pg, rg := maxPageRows, rowGroupRows
+	t.Cleanup(func() { maxPageRows, rowGroupRows = pg, rg })
+	maxPageRows, rowGroupRows = 50, 300
 }
 
 // Many batches, pages and row groups hold exactly what CSV holds, and the
@@ -303,13 +207,13 @@ func TestParquetAbort(t *testing.T) {
 	}
 	p := newParquetWriter(io.Discard, "x", "y", 2, 1, 1)
 	r := Row{Asks: []protocol.Level{{Price: 1, Size: 1}}}
-	for range 100 {
+	for range 1000 { // more than a row group (a batch of export's holds 300 rows)
 		if err := p.write(&r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if runtime.NumGoroutine() <= before {
-		t.Fatal("no workers running after 100 rows")
+		t.Fatal("no workers running after 1000 rows")
 	}
 	p.abort()
 	for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; {
@@ -336,5 +240,53 @@ func BenchmarkWrite(b *testing.B) {
 			}
 			b.ReportMetric(float64(rows)/b.Elapsed().Seconds(), "rows/s")
 		})
+	}
+}
+
+// The footer keeps the snapshot file's schema name and layout metadata.
+func TestParquetFooter(t *testing.T) {
+	var buf bytes.Buffer
+	p := newParquetWriter(&buf, "x", "y", 3, 1, 2)
+	if err := p.close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	md := f.Metadata()
+	if md.Schema[0].Name != "book_snapshot" {
+		t.Errorf("schema name %q, want book_snapshot", md.Schema[0].Name)
+	}
+	if kv := md.KeyValueMetadata; len(kv) != 1 || kv[0].Key != "chronicle.layout" || kv[0].Value != "tardis book_snapshot_3" {
+		t.Errorf("key-value metadata %+v, want chronicle.layout = tardis book_snapshot_3", kv)
+	}
+}
+
+// Rows of a deep book cost no allocation in steady state.
+func TestParquetNoAllocsPerRow(t *testing.T) {
+	const depth = 25
+	p := newParquetWriter(io.Discard, "binance-futures", "BTCUSDT", depth, 1, 3)
+	defer p.abort()
+	asks, bids := make([]protocol.Level, depth), make([]protocol.Level, depth)
+	for i := range asks {
+		asks[i] = protocol.Level{Price: 600_010 + uint64(i), Size: 1 + uint64(i)}
+		bids[i] = protocol.Level{Price: 600_000 - uint64(i), Size: 2 + uint64(i)}
+	}
+	r := Row{Asks: asks, Bids: bids, PriceScale: 1, SizeScale: 3}
+	write := func(n int) {
+		for i := range n {
+			r.Timestamp = uint64(i) * 1000
+			r.Asks, r.Bids = asks[:depth-i%3], bids[:depth-i%5] // levels come and go
+			if err := p.write(&r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	write(40000) // grow the buffers
+	// Averaged over many batches: a page (its statistics, its header) or
+	// a row group may allocate, a row must not (that would be 1 or more).
+	if allocs := testing.AllocsPerRun(3, func() { write(20000) }) / 20000; allocs >= 0.5 {
+		t.Errorf("%.3f allocations per row, want far fewer than 1", allocs)
 	}
 }
