@@ -65,3 +65,30 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	reportCPU(b, len(q), cpu0)
 }
+
+// BenchmarkDecodeRecords is BenchmarkDecode for a reader of records
+// (DecodeRecords: no CRC-32 per predicted record).
+func BenchmarkDecodeRecords(b *testing.B) {
+	q := benchQ(b)
+	c, err := Encode(nil, q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := Open(bytes.NewReader(c), int64(len(c)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var d Decoder
+	buf := make([]byte, 0, MaxBlockLen)
+	b.SetBytes(int64(len(q)))
+	b.ReportAllocs()
+	cpu0 := cpuNow()
+	for b.Loop() {
+		for i := range f.Blocks() {
+			if buf, _, err = f.DecodeRecords(&d, i, buf[:0]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	reportCPU(b, len(q), cpu0)
+}

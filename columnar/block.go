@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 
 	"github.com/chronicle-archive/chronicle/protocol"
 	"github.com/chronicle-archive/chronicle/record"
@@ -143,7 +144,8 @@ var zeros [SegHeaderSize]byte
 
 // frame completes the record whose payload was appended to dst after a
 // 64-byte gap at start: the message header, then zero padding to 64.
-func frame(dst []byte, start int, seq, ts uint64, typ uint16) []byte {
+// Without crc the header's checksum is left 0 (File.DecodeRecords).
+func frame(dst []byte, start int, seq, ts uint64, typ uint16, crc bool) []byte {
 	p := dst[start+SegHeaderSize:]
 	h := dst[start : start+SegHeaderSize]
 	clear(h)
@@ -151,30 +153,34 @@ func frame(dst []byte, start int, seq, ts uint64, typ uint16) []byte {
 	le.PutUint64(h[8:], seq)
 	le.PutUint64(h[16:], ts)
 	le.PutUint16(h[24:], typ)
-	le.PutUint32(h[28:], crc32.ChecksumIEEE(p))
+	if crc {
+		le.PutUint32(h[28:], crc32.ChecksumIEEE(p))
+	}
 	return append(dst, zeros[:(SegHeaderSize-len(p)%SegHeaderSize)%SegHeaderSize]...)
 }
 
-// bookRecord appends the record an import writes for event e with seq.
-func bookRecord(dst []byte, seq uint64, e *protocol.Event) ([]byte, error) {
+// bookRecord appends the record an import writes for event e with seq
+// (with crc false, its checksum 0).
+func bookRecord(dst []byte, seq uint64, e *protocol.Event, crc bool) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, zeros[:]...)
 	dst, err := protocol.AppendEvent(dst, e)
 	if err != nil {
 		return dst[:start], err
 	}
-	return frame(dst, start, seq, e.IngestTS, protocol.TypeBookEvent), nil
+	return frame(dst, start, seq, e.IngestTS, protocol.TypeBookEvent, crc), nil
 }
 
-// extRecord appends the record an import writes for r with seq.
-func extRecord(dst []byte, seq uint64, r *record.Record) ([]byte, error) {
+// extRecord appends the record an import writes for r with seq (with crc
+// false, its checksum 0).
+func extRecord(dst []byte, seq uint64, r *record.Record, crc bool) ([]byte, error) {
 	start := len(dst)
 	dst = append(dst, zeros[:]...)
 	dst, err := record.Append(dst, r)
 	if err != nil {
 		return dst[:start], err
 	}
-	return frame(dst, start, seq, r.LocalTS, r.Type.ID), nil
+	return frame(dst, start, seq, r.LocalTS, r.Type.ID, crc), nil
 }
 
 // predictBook sets what an import derives from seq and the block.
@@ -472,6 +478,11 @@ func (e *encoder) pushExt(l *layout, cols []col) {
 
 // decoder rebuilds blocks; its buffers are reused from block to block.
 type decoder struct {
+	// noCRC: leave predicted records' checksums 0 (File.DecodeRecords);
+	// inexact is then set by a verbatim record that the reader's check of
+	// the checksum would not pass or that is not framed as a record.
+	noCRC, inexact bool
+
 	raw   []byte
 	vals  []uint64
 	dicts [][][]byte // per String field: the block's values by id
@@ -590,6 +601,9 @@ func (d *decoder) records(dst, src []byte, b *BlockInfo) (out, rest []byte, err 
 			}
 			dst = append(dst, v...)
 			d.st.seq = le.Uint64(v[8:])
+			if d.noCRC && !d.inexact && !verbatimOK(v) {
+				d.inexact = true
+			}
 		case 0:
 			if l.typ == nil {
 				return dst, nil, fmt.Errorf("%w: record %d: predicted record in an untyped block", errBlock, i)
@@ -617,6 +631,18 @@ func (d *decoder) records(dst, src []byte, b *BlockInfo) (out, rest []byte, err 
 		}
 	}
 	return dst, src, nil
+}
+
+// verbatimOK tells whether the verbatim record v is framed as one record
+// (commit_len gives its length) whose checksum is its payload's CRC-32:
+// what a reader checks of it, so that a block of such verbatim records and
+// predicted ones may skip the reader's checksum comparison.
+func verbatimOK(v []byte) bool {
+	c := uint64(le.Uint32(v))
+	if c == 0 || SegHeaderSize+(c-1+SegHeaderSize-1)&^(SegHeaderSize-1) != uint64(len(v)) {
+		return false
+	}
+	return crc32.ChecksumIEEE(v[SegHeaderSize:SegHeaderSize+c-1]) == le.Uint32(v[28:])
 }
 
 var errShort = errors.New("column short")
@@ -671,14 +697,62 @@ func (d *decoder) book(dst []byte, cols []rcol, seq uint64, ctx bookCtx, room in
 	ev.Type = protocol.EventType(typ[0])
 	ev.IngestTS, ev.ExchangeTS = ts, exch
 	ev.PriceScale, ev.SizeScale = sc[0], sc[1]
-	if ev.Bids, err = readLevels(ev.Bids, &cols[cBookPrices], &cols[cBookSizes], nb, &d.st.bid); err != nil {
-		return dst, err
+	prices, sizes := &cols[cBookPrices], &cols[cBookSizes]
+	rp, rs := uint64(len(prices.v)-prices.pos), uint64(len(sizes.v)-sizes.pos)
+	if nb > rp || na > rp-nb || nb > rs || na > rs-nb {
+		return dst, errShort
 	}
-	if ev.Asks, err = readLevels(ev.Asks, &cols[cBookPrices], &cols[cBookSizes], na, &d.st.ask); err != nil {
-		return dst, err
-	}
+	// The levels go from the columns straight into the payload: the head
+	// is AppendEventHead's (which reads only the number of levels of
+	// ev.Bids and ev.Asks, not their values), the levels are laid out as
+	// AppendEvent's putLevels does (price, size: u64 each). Building the
+	// []Level first and encoding it was a sixth of the decoder's CPU.
+	ev.Bids, ev.Asks = levelsLen(ev.Bids, nb), levelsLen(ev.Asks, na)
 	predictBook(ev, seq, ctx)
-	return bookRecord(dst, seq, ev)
+	start := len(dst)
+	dst = append(dst, zeros[:]...)
+	dst, err = protocol.AppendEventHead(dst, ev)
+	if err != nil {
+		return dst[:start], err
+	}
+	at := len(dst)
+	dst = slices.Grow(dst, int(nb+na)*protocol.LevelSize)[:at+int(nb+na)*protocol.LevelSize]
+	putLevels(dst[at:], prices, sizes, int(nb), &d.st.bid)
+	putLevels(dst[at+int(nb)*protocol.LevelSize:], prices, sizes, int(na), &d.st.ask)
+	return frame(dst, start, seq, ev.IngestTS, protocol.TypeBookEvent, !d.noCRC), nil
+}
+
+// levelsLen returns l with length n; its values are left as they are.
+func levelsLen(l []protocol.Level, n uint64) []protocol.Level {
+	if uint64(cap(l)) < n {
+		return make([]protocol.Level, n)
+	}
+	return l[:n]
+}
+
+// putLevels writes n levels of a side into b (16 bytes each: price,
+// size), taking the next n prices and sizes (as readLevels does: the first
+// price against *prev, each next one against the one before), which the
+// caller has checked the columns hold.
+func putLevels(b []byte, prices, sizes *rcol, n int, prev *uint64) {
+	if n == 0 {
+		return
+	}
+	pv := prices.v[prices.pos : prices.pos+n]
+	sv := sizes.v[sizes.pos : sizes.pos+n]
+	prices.pos += n
+	sizes.pos += n
+	b = b[:len(pv)*protocol.LevelSize]
+	p := *prev + pv[0]
+	*prev = p
+	le.PutUint64(b[0:], p)
+	le.PutUint64(b[8:], sv[0])
+	for j := 1; j < len(pv) && j < len(sv); j++ {
+		p += pv[j]
+		o := b[j*protocol.LevelSize : j*protocol.LevelSize+protocol.LevelSize]
+		le.PutUint64(o[0:], p)
+		le.PutUint64(o[8:], sv[j])
+	}
 }
 
 func (d *decoder) ext(dst []byte, cols []rcol, l *layout, seq uint64, room int) ([]byte, error) {
@@ -790,5 +864,5 @@ func (d *decoder) ext(dst []byte, cols []rcol, l *layout, seq uint64, room int) 
 			}
 		}
 	}
-	return extRecord(dst, seq, r)
+	return extRecord(dst, seq, r, !d.noCRC)
 }

@@ -188,16 +188,17 @@ func Encode(dst, q []byte) ([]byte, error) {
 }
 
 // File is an open compressed segment: its header and block index, read and
-// checked by Open. It is not safe for concurrent use (DecodeBlock reuses
-// the File's buffers).
+// checked by Open. DecodeBlock reuses the File's buffers and is not safe
+// for concurrent use; DecodeBlockWith and DecodeRecords, each caller with
+// its own Decoder, are (given an r whose ReadAt is, as io.ReaderAt's
+// contract says).
 type File struct {
 	r      io.ReaderAt
 	size   int64
 	qLen   int64
 	seg    [SegHeaderSize]byte
 	blocks []BlockInfo
-	dec    decoder
-	comp   []byte
+	own    Decoder // DecodeBlock's
 }
 
 // Open reads and checks the header, index and trailer of the compressed
@@ -283,23 +284,66 @@ func (f *File) SegmentHeader() []byte { return f.seg[:] }
 func (f *File) Blocks() []BlockInfo { return f.blocks }
 
 // DecodeBlock appends to dst the .q bytes of block i: the bytes
-// [QOffset, QOffset+QLen) of the .q, exactly.
+// [QOffset, QOffset+QLen) of the .q, exactly. It uses the File's own
+// Decoder: calls must not overlap.
 func (f *File) DecodeBlock(i int, dst []byte) ([]byte, error) {
+	return f.own.decode(f, i, dst, false)
+}
+
+// DecodeBlockWith is DecodeBlock with the buffers of d: goroutines that
+// each have a Decoder may decode blocks of one File at once.
+func (f *File) DecodeBlockWith(d *Decoder, i int, dst []byte) ([]byte, error) {
+	return d.decode(f, i, dst, false)
+}
+
+// DecodeRecords is DecodeBlockWith for a reader of the records rather
+// than of the .q bytes. When crcFree is reported, every record of the
+// block is as DecodeBlock restores it except that the checksum field of
+// each predicted record is 0 instead of the CRC-32 of its payload: that
+// CRC is 7-10% of the decoder's work and protects nothing here, as
+// the block's CRC-32C, checked before decoding, covers the columns the
+// payload is rebuilt from (the CRC would be computed from the rebuilt
+// payload, so it cannot catch a decoder's mistake either). The block's
+// records are then also known to be framed (each one's commit_len gives
+// its length, the last ending at the block's end) and every verbatim
+// record's checksum to match its payload, so a reader may skip comparing
+// checksums in it. Otherwise (a verbatim record that is not so: damage
+// the reader must report as it would in the .q) the block is decoded
+// again exactly, and crcFree is false; so it is for a raw block.
+func (f *File) DecodeRecords(d *Decoder, i int, dst []byte) (out []byte, crcFree bool, err error) {
+	base := len(dst)
+	out, err = d.decode(f, i, dst, true)
+	if err != nil || !d.dec.inexact {
+		return out, err == nil && f.blocks[i].Records > 0, err
+	}
+	out, err = d.decode(f, i, out[:base], false)
+	return out, false, err
+}
+
+// A Decoder holds the buffers of block decoding, reused from block to
+// block; one goroutine uses it at a time. The zero value is ready.
+type Decoder struct {
+	dec  decoder
+	comp []byte
+}
+
+func (d *Decoder) decode(f *File, i int, dst []byte, noCRC bool) ([]byte, error) {
 	if i < 0 || i >= len(f.blocks) {
 		return dst, fmt.Errorf("columnar: block %d of %d", i, len(f.blocks))
 	}
 	b := &f.blocks[i]
-	if cap(f.comp) < b.CompLen {
-		f.comp = make([]byte, b.CompLen)
+	if cap(d.comp) < b.CompLen {
+		d.comp = make([]byte, b.CompLen)
 	}
-	comp := f.comp[:b.CompLen]
+	comp := d.comp[:b.CompLen]
 	if _, err := f.r.ReadAt(comp, b.CompOffset); err != nil {
 		return dst, fmt.Errorf("columnar: reading block %d at offset %d: %w", i, b.CompOffset, err)
 	}
 	if crc := crc32.Checksum(comp, castagnoli); crc != b.CRC {
 		return dst, corrupt(b.CompOffset, "block %d: CRC-32C %#08x, index says %#08x", i, crc, b.CRC)
 	}
-	out, err := f.dec.block(dst, comp, b)
+	d.dec.noCRC, d.dec.inexact = noCRC, false
+	out, err := d.dec.block(dst, comp, b)
 	if err != nil {
 		return dst, corrupt(b.CompOffset, "block %d: %v", i, err)
 	}

@@ -200,12 +200,29 @@ func FuzzDecodeBlock(f *testing.F) {
 			f.Add(uint32(b.QLen), uint16(b.Records), b.FirstSeq, c[b.CompOffset:b.CompOffset+int64(b.CompLen)])
 		}
 	}
-	var d decoder
+	var d, dr decoder
+	dr.noCRC = true
 	f.Fuzz(func(t *testing.T, qLen uint32, records uint16, firstSeq uint64, src []byte) {
 		b := BlockInfo{QLen: int(qLen % (MaxBlockLen + 1)), Records: int(records), FirstSeq: firstSeq}
 		out, err := d.block(nil, src, &b)
 		if err == nil && len(out) != b.QLen {
 			t.Fatalf("%d bytes, index says %d", len(out), b.QLen)
+		}
+		// Decoding for records (DecodeRecords, without its fallback to
+		// exact) fails alike, and gives what recordsProblem allows.
+		dr.inexact = false
+		got, err2 := dr.block(nil, src, &b)
+		if (err == nil) != (err2 == nil) {
+			t.Fatalf("exact decode: %v; for records: %v", err, err2)
+		}
+		if err != nil {
+			return
+		}
+		if dr.inexact {
+			return // DecodeRecords decodes exactly then
+		}
+		if p := recordsProblem(out, got, b.Records > 0, b.Records); p != "" {
+			t.Fatal(p)
 		}
 	})
 }

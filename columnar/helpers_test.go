@@ -3,6 +3,8 @@ package columnar
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -44,8 +46,66 @@ func roundTrip(t testing.TB, name string, q []byte) []byte {
 		if !bytes.Equal(buf, q[b.QOffset:b.QOffset+int64(b.QLen)]) {
 			t.Fatalf("%s: block %d (.q %d+%d) differs", name, i, b.QOffset, b.QLen)
 		}
+		checkRecords(t, name, f, i, buf)
 	}
 	return c
+}
+
+// checkRecords checks DecodeRecords of block i against exact, its .q
+// bytes (recordsProblem).
+func checkRecords(t testing.TB, name string, f *File, i int, exact []byte) {
+	t.Helper()
+	var d Decoder
+	got, free, err := f.DecodeRecords(&d, i, []byte("prefix"))
+	if err != nil || !bytes.HasPrefix(got, []byte("prefix")) {
+		t.Fatalf("%s: block %d: DecodeRecords: %v", name, i, err)
+	}
+	if p := recordsProblem(exact, got[len("prefix"):], free, f.Blocks()[i].Records); p != "" {
+		t.Fatalf("%s: block %d: DecodeRecords: %s", name, i, p)
+	}
+}
+
+// recordsProblem says what is wrong with got, a block decoded for records
+// (crcFree free) whose .q bytes are exact, or "": free exactly when the
+// block is whole records, each framed by its commit_len and with its
+// payload's CRC-32 (so a reader loses nothing by not comparing them), and
+// then the same bytes but for checksum fields that may be 0; else exactly
+// the .q bytes.
+func recordsProblem(exact, got []byte, free bool, records int) string {
+	wantFree := records > 0
+	var offs []int
+	for off := 0; off < len(exact) && wantFree; {
+		n := recordLen(exact, off)
+		if n == 0 {
+			wantFree = false
+			break
+		}
+		plen := int(le.Uint32(exact[off:])) - 1
+		if crc32.ChecksumIEEE(exact[off+SegHeaderSize:off+SegHeaderSize+plen]) != le.Uint32(exact[off+28:]) {
+			wantFree = false
+		}
+		offs = append(offs, off)
+		off += n
+	}
+	switch {
+	case free != wantFree:
+		return fmt.Sprintf("crcFree %v, want %v", free, wantFree)
+	case len(got) != len(exact):
+		return fmt.Sprintf("%d bytes, DecodeBlock %d", len(got), len(exact))
+	case !free && !bytes.Equal(got, exact):
+		return fmt.Sprintf("not crcFree, yet differs from the .q at %d", firstDiff(got, exact))
+	}
+	// Blank the checksums that are 0 in got; then they must be equal.
+	want := bytes.Clone(exact)
+	for _, off := range offs {
+		if le.Uint32(got[off+28:]) == 0 {
+			le.PutUint32(want[off+28:], 0)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		return fmt.Sprintf("differs from the .q at %d, beyond checksum fields", firstDiff(got, want))
+	}
+	return ""
 }
 
 func firstDiff(a, b []byte) int {

@@ -26,12 +26,12 @@ func predictedSlow(e *encoder, l *layout, ctx bookCtx, r []byte, seq uint64) boo
 			return false
 		}
 		predictBook(ev, seq, ctx)
-		b, err = bookRecord(e.scratch[:0], seq, ev)
+		b, err = bookRecord(e.scratch[:0], seq, ev, true)
 	} else {
 		if record.Decode(l.typ, p, &e.rec) != nil {
 			return false
 		}
-		b, err = extRecord(e.scratch[:0], seq, &e.rec)
+		b, err = extRecord(e.scratch[:0], seq, &e.rec, true)
 	}
 	e.scratch = b
 	return err == nil && bytes.Equal(b, r)

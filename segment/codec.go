@@ -119,7 +119,12 @@ func findBlock(blocks []BlockInfo, off int64) int {
 	return sort.Search(len(blocks), func(i int) bool { return blocks[i].QOffset+blocks[i].QLen > off })
 }
 
-// colSource decodes a .q.col block by block. While the scanner parses
+// colSource decodes a .q.col block by block. A RecordBlockFile (colseg's)
+// is read by recSource (colrecords.go): CRC-free records, several blocks
+// ahead on both cores. What follows is the path for any other BlockFile,
+// and for VerifyStream (exact), which checks the exact .q bytes.
+//
+// While the scanner parses
 // block i, block i+1 decodes on another goroutine, so decoding and parsing
 // overlap on two cores. One block ahead only: a BlockFile is not safe for
 // concurrent use, so decodes are serial anyway. After a start (a seek, or
@@ -145,6 +150,13 @@ type colSource struct {
 	ahead    int // block decoding in the background, -1 for none
 	aheadBuf int
 	res      chan colResult
+
+	// exact: decode the exact .q bytes always (VerifyStream). Otherwise a
+	// RecordBlockFile is read by ra (recs set), CRC-free and further
+	// ahead, and the methods below hand over to it.
+	exact bool
+	recs  bool
+	ra    recSource
 }
 
 // streamingAfter is how many blocks a reader takes after a start before
@@ -159,6 +171,11 @@ type colResult struct {
 
 func (s *colSource) init(bf BlockFile, path string) {
 	s.wait()
+	s.ra.stop()
+	rf, ok := bf.(RecordBlockFile)
+	if s.recs = ok && !s.exact; s.recs {
+		s.ra.init(rf, path)
+	}
 	if s.res == nil {
 		s.res, s.ahead = make(chan colResult, 1), -1
 	}
@@ -168,12 +185,19 @@ func (s *colSource) init(bf BlockFile, path string) {
 // start positions the source at the block holding off. The first block
 // after it is decoded synchronously by next, so a seek costs one block.
 func (s *colSource) start(off int64) error {
+	if s.recs {
+		s.ra.start(off)
+		return nil
+	}
 	s.wait()
 	s.cur, s.run = findBlock(s.blocks, off), 0
 	return nil
 }
 
 func (s *colSource) next() ([]byte, int64, error) {
+	if s.recs {
+		return s.ra.next()
+	}
 	if s.cur >= len(s.blocks) {
 		return nil, 0, io.ErrUnexpectedEOF
 	}
@@ -221,6 +245,9 @@ func (s *colSource) wait() {
 // decode decodes block i synchronously into a buffer, checking its length
 // (the reader reads segment headers with it).
 func (s *colSource) decode(i int) ([]byte, error) {
+	if s.recs {
+		return s.ra.decodeSync(i)
+	}
 	s.wait()
 	s.last = 1 - s.last
 	return s.decodeInto(i, s.last)
@@ -250,16 +277,30 @@ func (s *colSource) decodeBuf(i int, buf []byte) (keep, out []byte, err error) {
 	return b[:0], b, nil
 }
 
-func (s *colSource) release([]byte) {}
+func (s *colSource) release(b []byte) {
+	if s.recs {
+		s.ra.release(b)
+	}
+}
 
 // stop waits for the background decode: blocks handed out stay valid
 // until the next call of next, as before.
-func (s *colSource) stop() { s.wait() }
+func (s *colSource) stop() {
+	s.wait()
+	s.ra.stop()
+}
+
+// crcFree tells whether the block next returned last may hold records
+// whose checksum is not set (RecordDecoder.DecodeRecords).
+func (s *colSource) crcFree() bool { return s.recs && s.ra.crcFree }
 
 // checkRest decodes the blocks the scanner never asked for, so that
 // VerifyStream checks every block even when damage stopped the record scan
 // early. It returns the first error.
 func (s *colSource) checkRest() error {
+	if s.recs {
+		return s.ra.checkRest()
+	}
 	for s.cur < len(s.blocks) {
 		i := s.cur
 		s.cur++

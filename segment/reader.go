@@ -649,6 +649,7 @@ func (r *Reader) Close() error {
 	r.sc.drop()
 	r.zs.stop()
 	r.qs.stop()
+	r.cs.stop()
 	if r.dec != nil {
 		r.dec.Close()
 	}

@@ -77,6 +77,9 @@ func VerifyStreamWith(dir string, opts ReaderOptions, visit func(Record) error) 
 		}
 	}
 	v := &verifier{rep: &VerifyReport{}, visit: visit, r: Reader{fs: fsys, dir: dir, codec: opts.Codec}}
+	// Verify checks the .q bytes a .q.col restores, every CRC-32 included,
+	// not just the records a reader gets (RecordDecoder).
+	v.r.cs.exact = true
 	defer func() {
 		v.r.segs = nil // closed below, one by one
 		v.r.Close()

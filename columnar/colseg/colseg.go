@@ -72,6 +72,35 @@ func (f *file) DecodeBlock(i int, dst []byte) ([]byte, error) {
 	return b, nil
 }
 
+var _ segment.RecordBlockFile = (*file)(nil)
+
+// NewRecordDecoder gives a goroutine its own columnar.Decoder (old's, if
+// it is one of ours): blocks of one file then decode on several at once.
+func (f *file) NewRecordDecoder(old segment.RecordDecoder) segment.RecordDecoder {
+	if o, ok := old.(*recordDecoder); ok {
+		return &recordDecoder{f: f, d: o.d}
+	}
+	return &recordDecoder{f: f, d: new(columnar.Decoder)}
+}
+
+type recordDecoder struct {
+	f *file
+	d *columnar.Decoder
+}
+
+// DecodeRecords is columnar.File.DecodeRecords (CRC-free records); block
+// 0, the segment header, is exact.
+func (r *recordDecoder) DecodeRecords(i int, dst []byte) ([]byte, bool, error) {
+	if i == 0 {
+		return append(dst, r.f.f.SegmentHeader()...), false, nil
+	}
+	b, free, err := r.f.f.DecodeRecords(r.d, i-1, dst)
+	if err != nil {
+		return b, false, damage(err)
+	}
+	return b, free, nil
+}
+
 // damage turns columnar's report of damage into segment's, at the same
 // offset of the compressed file; other errors are I/O and pass through.
 func damage(err error) error {

@@ -1,0 +1,217 @@
+package segment
+
+import (
+	"errors"
+	"io"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeRecBlocks is a RecordBlockFile of n blocks of size bytes, block i
+// filled with byte i; block bad fails with a CorruptionError. It counts
+// the decodes of each block, exact (DecodeBlock) and for records.
+type fakeRecBlocks struct {
+	n, size, bad int
+	exact, recs  []atomic.Int32
+}
+
+func newFakeRec(n, size, bad int) *fakeRecBlocks {
+	return &fakeRecBlocks{n: n, size: size, bad: bad, exact: make([]atomic.Int32, n), recs: make([]atomic.Int32, n)}
+}
+
+func (f *fakeRecBlocks) Blocks() []BlockInfo {
+	b := make([]BlockInfo, f.n)
+	for i := range b {
+		b[i] = BlockInfo{QOffset: int64(i * f.size), QLen: int64(f.size), CompOffset: int64(1000 + i)}
+	}
+	return b
+}
+func (f *fakeRecBlocks) QLen() int64 { return int64(f.n * f.size) }
+
+func (f *fakeRecBlocks) fill(i int, dst []byte) ([]byte, error) {
+	if i == f.bad {
+		return dst, &CorruptionError{Offset: int64(1000 + i), Err: ErrBlock}
+	}
+	for range f.size {
+		dst = append(dst, byte(i))
+	}
+	return dst, nil
+}
+
+func (f *fakeRecBlocks) DecodeBlock(i int, dst []byte) ([]byte, error) {
+	f.exact[i].Add(1)
+	return f.fill(i, dst)
+}
+
+func (f *fakeRecBlocks) NewRecordDecoder(RecordDecoder) RecordDecoder { return fakeRecDecoder{f} }
+
+type fakeRecDecoder struct{ f *fakeRecBlocks }
+
+func (d fakeRecDecoder) DecodeRecords(i int, dst []byte) ([]byte, bool, error) {
+	d.f.recs[i].Add(1)
+	b, err := d.f.fill(i, dst)
+	return b, err == nil, err
+}
+
+// decodes returns how often each block was decoded, both ways together,
+// and resets the counts.
+func (f *fakeRecBlocks) decodes() []int {
+	out := make([]int, f.n)
+	for i := range out {
+		out[i] = int(f.exact[i].Swap(0) + f.recs[i].Swap(0))
+	}
+	return out
+}
+
+// TestRecSource: blocks come in order, each decoded once, a bad block's
+// error in its turn (with file and offset) and reading goes on after it;
+// a reader of two blocks decodes nothing more; a seek into the middle of
+// a block decodes that block exactly (not crcFree).
+func TestRecSource(t *testing.T) {
+	f := newFakeRec(60, 100, 17)
+	var s colSource
+	s.init(f, "x.q.col")
+	if !s.recs {
+		t.Fatal("a RecordBlockFile is not read for records")
+	}
+	s.start(0)
+	for i := 0; i < f.n; i++ {
+		b, off, err := s.next()
+		if off != int64(i*f.size) {
+			t.Fatalf("block %d at offset %d", i, off)
+		}
+		if i == f.bad {
+			var ce *CorruptionError
+			if !errors.As(err, &ce) || ce.Path != "x.q.col" || ce.Offset != int64(1000+i) {
+				t.Fatalf("block %d: %v, want damage in x.q.col at %d", i, err, 1000+i)
+			}
+			continue
+		}
+		if err != nil || len(b) != f.size || b[0] != byte(i) || b[f.size-1] != byte(i) || !s.crcFree() {
+			t.Fatalf("block %d: %d bytes starting %v, crcFree %v, %v", i, len(b), b[:min(1, len(b))], s.crcFree(), err)
+		}
+		s.release(b)
+	}
+	if _, _, err := s.next(); err != io.ErrUnexpectedEOF {
+		t.Fatalf("past the end: %v", err)
+	}
+	s.stop()
+	for i, n := range f.decodes() {
+		if n != 1 {
+			t.Fatalf("block %d decoded %d times, want once", i, n)
+		}
+	}
+
+	// Two blocks after a seek: no read-ahead.
+	s.start(int64(5 * f.size))
+	for range streamingAfter {
+		b, _, _ := s.next()
+		s.release(b)
+	}
+	s.stop()
+	if d := f.decodes(); d[5] != 1 || d[6] != 1 || d[7] != 0 {
+		t.Fatalf("a two-block read decoded %v", d[:10])
+	}
+
+	// A start mid-block: that block exactly, the next ones for records.
+	s.start(int64(3*f.size + 64))
+	b, off, err := s.next()
+	if err != nil || off != int64(3*f.size) || b[0] != 3 || s.crcFree() || f.exact[3].Load() != 1 {
+		t.Fatalf("after a seek: off %d, crcFree %v, %d exact decodes, %v", off, s.crcFree(), f.exact[3].Load(), err)
+	}
+	s.release(b)
+	for i := 4; i < 12; i++ {
+		b, _, err := s.next()
+		if err != nil || b[0] != byte(i) || !s.crcFree() {
+			t.Fatalf("block %d after a seek: %v, crcFree %v", i, err, s.crcFree())
+		}
+		s.release(b)
+	}
+	// A seek while streaming restarts cleanly.
+	s.start(int64(2 * f.size))
+	for i := 2; i < f.n; i++ {
+		b, off, err := s.next()
+		if i != f.bad && (err != nil || off != int64(i*f.size) || b[0] != byte(i)) {
+			t.Fatalf("block %d after the second seek: off %d, %v", i, off, err)
+		}
+		s.release(b)
+	}
+	s.stop()
+
+	// checkRest after damage stopped a reader reports the bad block.
+	s.start(0)
+	for range 5 {
+		b, _, _ := s.next()
+		s.release(b)
+	}
+	var ce *CorruptionError
+	if err := s.checkRest(); !errors.As(err, &ce) || ce.Offset != int64(1000+f.bad) {
+		t.Fatalf("checkRest: %v", err)
+	}
+
+	// Exact (VerifyStream): never for records.
+	var e colSource
+	e.exact = true
+	e.init(f, "x.q.col")
+	if e.recs {
+		t.Fatal("an exact colSource reads for records")
+	}
+}
+
+// TestRecSourceAbandoned: a reader closed while blocks decode ahead, which
+// stops no source (Reader.Close), leaves no goroutine behind.
+func TestRecSourceAbandoned(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for range 20 {
+		f := newFakeRec(40, 1000, -1)
+		var s colSource
+		s.init(f, "x.q.col")
+		s.start(0)
+		for range 6 {
+			b, _, err := s.next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.release(b)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestRecSourceScanner: the scanner over a recSource, with the buffers
+// held and released as it does, sees every byte in order (run with -race).
+func TestRecSourceScanner(t *testing.T) {
+	f := newFakeRec(300, 4096, -1)
+	var s colSource
+	s.init(f, "x.q.col")
+	var sc scanner
+	sc.reset(&s, "x.q.col", 0, f.QLen())
+	for round := range 3 {
+		start := int64(round * 37 * 4096)
+		if err := sc.seek(start); err != nil {
+			t.Fatal(err)
+		}
+		for sc.pos < sc.size {
+			b, err := sc.ensure(int(min(3000, sc.size-sc.pos)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, c := range b {
+				if want := byte((sc.pos + int64(j)) / 4096); c != want {
+					t.Fatalf("round %d: byte %d is %d, want %d", round, sc.pos+int64(j), c, want)
+				}
+			}
+			sc.pos += int64(len(b))
+		}
+	}
+	sc.drop()
+	s.stop()
+}
