@@ -104,5 +104,12 @@ func (b *Builder) Abort() {
 
 // DefaultEvery is how many events apart a Builder writes checkpoints
 // (besides one at the start of every segment) when asked for no other
-// interval.
-const DefaultEvery = 100_000
+// interval. A book --at replays from the checkpoint before its time, so
+// the interval is what it decodes: on a generated 10M-row Binance day
+// (1.5M events of ~270 .q bytes, a book of ~1,900 levels) every 100,000
+// events meant 13 columnar blocks of 1 MiB per query on average, every
+// 20,000 about 3. A checkpoint holds the whole book, though (~30 KB
+// there), and a compressed archive grows with their number: 0.356x the
+// .csv.gz at 100,000, 0.366x at 40,000, 0.381x at 20,000, 0.391x at
+// 15,000.
+const DefaultEvery = 20_000

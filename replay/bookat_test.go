@@ -3,12 +3,14 @@ package replay_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/chronicle-archive/chronicle/book"
@@ -371,21 +373,44 @@ func TestUnusableCheckpoints(t *testing.T) {
 	parts := refParts(t, csvPath)
 	qs := queryTimes(rand.New(rand.NewSource(8)), parts, false, 15)
 	want := refBookAt(parts, false, qs)
+	// Another stream's file cut or padded to this one's size: only the
+	// blake3 tells them apart (the file is hashed while the replay runs).
+	sameSize := append(slices.Clone(foreign[:min(len(foreign), len(orig))]), make([]byte, max(0, len(orig)-len(foreign)))...)
 	damage := map[string][]byte{
-		"flipped level":   flipped(orig, len(orig)/2),
-		"truncated":       orig[:len(orig)-10],
-		"other stream's":  foreign,
-		"empty":           {},
-		"flipped trailer": flipped(orig, len(orig)-5),
+		"flipped level":             flipped(orig, len(orig)/2),
+		"truncated":                 orig[:len(orig)-10],
+		"other stream's":            foreign,
+		"other stream's, same size": sameSize,
+		"empty":                     {},
+		"flipped trailer":           flipped(orig, len(orig)-5),
+		"flipped header":            flipped(orig, 3),
 	}
 	for name, b := range damage {
 		t.Run(name, func(t *testing.T) {
 			if err := os.WriteFile(ckpt, b, 0o644); err != nil {
 				t.Fatal(err)
 			}
-			var ce *segment.CorruptionError
-			if _, _, err := replay.BookAt(dir, qs[0], replay.Options{}); !errors.As(err, &ce) || ce.Path != ckpt {
-				t.Fatalf("BookAt with %s checkpoints: %v, want a corruption naming %s", name, err, ckpt)
+			// The manifest's check comes first, whatever else the file
+			// would make go wrong: the error is that it is not this
+			// stream's file, from BookAt and from Open, with or without
+			// a From that would use it.
+			check := func(what string, err error) {
+				t.Helper()
+				var ce *segment.CorruptionError
+				if !errors.As(err, &ce) || ce.Path != ckpt || !strings.Contains(err.Error(), "meta.json") {
+					t.Fatalf("%s with %s checkpoints: %v, want a corruption naming %s, from the manifest check", what, name, err, ckpt)
+				}
+			}
+			for _, q := range qs[:3] {
+				_, _, err := replay.BookAt(dir, q, replay.Options{})
+				check("BookAt", err)
+			}
+			for _, from := range []uint64{0, qs[0]} {
+				s, err := replay.Open(dir, replay.Options{From: from})
+				if err == nil {
+					s.Close()
+				}
+				check(fmt.Sprintf("Open from %d", from), err)
 			}
 			for _, q := range qs {
 				b, last, err := replay.BookAt(dir, q, replay.Options{NoCheckpoints: true})

@@ -62,13 +62,16 @@ type Options struct {
 // Stream replays a stream's events into a book. It is not safe for
 // concurrent use.
 type Stream struct {
-	o       Options
-	dir     string
-	evs     *stream.Events
-	rep     *book.Replayer
-	ckpt    *book.CheckpointFile // nil without checkpoints
-	pending *protocol.Event      // read but not applied yet (beyond a bound)
-	lastTS  uint64               // of the last applied event, on the chosen timeline
+	o    Options
+	dir  string
+	evs  *stream.Events
+	rep  *book.Replayer
+	ckpt *book.CheckpointFile // nil without checkpoints
+	// ckptCheck is ckpt's file, hashed in the background: nothing read
+	// from it is trusted before its Check (see checked).
+	ckptCheck *archive.ListedFile
+	pending   *protocol.Event // read but not applied yet (beyond a bound)
+	lastTS    uint64          // of the last applied event, on the chosen timeline
 }
 
 // Open opens the stream in dir. With From > 0 and a checkpoint file, it
@@ -86,10 +89,11 @@ func Open(dir string, o Options) (*Stream, error) {
 		return nil, err
 	}
 	if o.From > 0 {
-		if err := s.advance(o.From - 1); err != nil {
-			s.Close()
-			return nil, err
-		}
+		err = s.advance(o.From - 1)
+	}
+	if err := s.checked(err); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -106,7 +110,7 @@ func BookAt(dir string, t uint64, o Options) (b *book.Book, lastTS uint64, err e
 		return nil, 0, err
 	}
 	defer s.Close()
-	if err := s.advance(t); err != nil {
+	if err := s.checked(s.advance(t)); err != nil {
 		return nil, 0, err
 	}
 	// The replayer (and its book) is not used after Close.
@@ -115,8 +119,8 @@ func BookAt(dir string, t uint64, o Options) (b *book.Book, lastTS uint64, err e
 
 // open opens the segments and, unless disabled, the checkpoint file, both
 // of one version of the stream: the checkpoints must be the ones meta.json
-// lists (stream.Events.Checkpoints); a --force import that replaces the
-// stream in between makes it try again.
+// lists (stream.Events.OpenCheckpoints; checked says whether they are); a
+// --force import that replaces the stream in between makes it try again.
 func open(dir string, o Options) (*Stream, error) {
 	fsys := vfs.OrDefault(o.FS)
 	for attempt := 0; ; attempt++ {
@@ -128,7 +132,7 @@ func open(dir string, o Options) (*Stream, error) {
 		if o.NoCheckpoints {
 			return s, nil
 		}
-		s.ckpt, err = evs.Checkpoints()
+		s.ckpt, s.ckptCheck, err = evs.OpenCheckpoints()
 		if err == nil {
 			return s, nil
 		}
@@ -137,6 +141,19 @@ func open(dir string, o Options) (*Stream, error) {
 			return nil, err
 		}
 	}
+}
+
+// checked returns err, unless the checkpoint file turns out not to be the
+// one meta.json lists: then that, which explains any other error. Its hash
+// is computed while the replay runs (it was 1-2 ms of a book --at), and
+// this waits for it: every result of Open and BookAt goes through here.
+func (s *Stream) checked(err error) error {
+	if s.ckptCheck != nil {
+		if cerr := s.ckptCheck.Check(); cerr != nil {
+			return cerr
+		}
+	}
+	return err
 }
 
 func (s *Stream) ts(ev *protocol.Event) uint64 {
@@ -154,7 +171,11 @@ func (s *Stream) advance(t uint64) error {
 	var want uint64 // seq of the first event after the checkpoint
 	if s.ckpt != nil {
 		var err error
-		if restored, want, err = s.restore(t); err != nil {
+		restored, want, err = s.restore(t)
+		// The replay has read all it needs of the checkpoint file: it is
+		// hashed while the replay runs (see checked).
+		s.ckptCheck.Start()
+		if err != nil {
 			return err
 		}
 	}
@@ -285,4 +306,9 @@ func (s *Stream) LastTS() uint64 { return s.lastTS }
 func (s *Stream) Meta() *archive.Meta { return s.evs.Meta() }
 
 // Close closes the stream's files.
-func (s *Stream) Close() error { return s.evs.Close() }
+func (s *Stream) Close() error {
+	if s.ckptCheck != nil {
+		s.ckptCheck.Close()
+	}
+	return s.evs.Close()
+}

@@ -154,7 +154,40 @@ func (e *Events) Checkpoints() (*book.CheckpointFile, error) {
 	}
 	cf, err := book.OpenCheckpointFile(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
-		return nil, &segment.CorruptionError{Path: filepath.Join(e.s.Dir(), book.FileName), Offset: checkpointErrOffset(err), Err: err}
+		return nil, e.badCheckpoints(err)
 	}
 	return cf, nil
+}
+
+// OpenCheckpoints is Checkpoints without waiting for the manifest's blake3
+// (archive.Stream.OpenListedFile): the caller finds and loads the
+// checkpoint it needs, calls check.Start to have the file hashed in the
+// background while it replays from there, and must call check.Check
+// before it trusts, or returns, anything that depends on the checkpoints
+// (an error too: the file not being this stream's explains any other);
+// then check.Close. All three are nil when there is no checkpoint file.
+func (e *Events) OpenCheckpoints() (cf *book.CheckpointFile, check *archive.ListedFile, err error) {
+	lf, err := e.s.OpenListedFile(book.FileName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	cf, err = book.OpenCheckpointFile(lf, lf.Size())
+	if err != nil {
+		if cerr := lf.Check(); cerr != nil {
+			err = cerr // another stream's file, or changed: that first
+		} else {
+			err = e.badCheckpoints(err)
+		}
+		lf.Close()
+		return nil, nil, err
+	}
+	return cf, lf, nil
+}
+
+// badCheckpoints is a checkpoint file error as damage to the file.
+func (e *Events) badCheckpoints(err error) error {
+	return &segment.CorruptionError{Path: filepath.Join(e.s.Dir(), book.FileName), Offset: checkpointErrOffset(err), Err: err}
 }

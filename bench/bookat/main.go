@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -35,6 +36,8 @@ func main() {
 	rng := rand.New(rand.NewPCG(*seed, 0))
 	args := flag.Args()
 	walls := make([][]time.Duration, len(args))
+	cpus := make([][]time.Duration, len(args)) // user+sys: less noisy than wall on a shared machine
+	rss := make([]int64, len(args))            // the largest peak RSS of any run, KiB
 	for range *n {
 		at := t0.Add(time.Duration(rng.Int64N(int64(t1.Sub(t0))))).UTC().Format(time.RFC3339Nano)
 		for i, a := range args {
@@ -42,21 +45,28 @@ func main() {
 			if k := strings.IndexByte(a, '='); k >= 0 {
 				b, s = a[:k], a[k+1:]
 			}
+			cmd := exec.Command(b, "book", s, "--at", at, "--depth", "1")
 			start := time.Now()
-			out, err := exec.Command(b, "book", s, "--at", at, "--depth", "1").CombinedOutput()
+			out, err := cmd.CombinedOutput()
 			d := time.Since(start)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "bookat: %s --at %s: %v\n%s", a, at, err, out)
 				os.Exit(1)
 			}
 			walls[i] = append(walls[i], d)
+			ps := cmd.ProcessState
+			cpus[i] = append(cpus[i], ps.UserTime()+ps.SystemTime())
+			if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+				rss[i] = max(rss[i], ru.Maxrss)
+			}
 		}
 	}
 	for i, a := range args {
-		w := walls[i]
+		w, c := walls[i], cpus[i]
 		slices.Sort(w)
-		fmt.Printf("%-70s median %6.1f ms  min %6.1f  max %6.1f  (n=%d)\n", a,
-			ms(w[len(w)/2]), ms(w[0]), ms(w[len(w)-1]), len(w))
+		slices.Sort(c)
+		fmt.Printf("%-60s median %6.1f ms  min %6.1f  max %6.1f  cpu median %6.1f ms  peak RSS %3d MiB  (n=%d)\n", a,
+			ms(w[len(w)/2]), ms(w[0]), ms(w[len(w)-1]), ms(c[len(c)/2]), rss[i]>>10, len(w))
 	}
 }
 

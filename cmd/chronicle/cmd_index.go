@@ -40,7 +40,7 @@ nothing.
 `+streamArgHelp+`
 `, `
   chronicle index archive/v1/binance/BTCUSDT/2019-12-01/book
-  chronicle index --every 20000 archive/v1/binance-futures/BTCUSDT/2024-05-01/book
+  chronicle index --every 5000 archive/v1/binance-futures/BTCUSDT/2024-05-01/book
 `, `
   1 also means nothing changed.
 `,
