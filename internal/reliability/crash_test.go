@@ -426,11 +426,11 @@ func TestCrash(t *testing.T) {
 	d.reference(t)
 	e := &scenario{name: "index", seed: a.refRoot, opKills: n(2, 1), timed: n(1, 0),
 		args: func(root string) []string {
-			return []string{"index", "--every", "20000", filepath.Join(root, bigStream)}
+			return []string{"index", "--every", "7000", filepath.Join(root, bigStream)}
 		}}
 	e.reference(t)
 	if maps.Equal(e.old.files, e.new.files) {
-		t.Errorf("index --every 20000 changed nothing: the kills cannot tell old from new")
+		t.Errorf("index --every 7000 changed nothing: the kills cannot tell old from new")
 	}
 	// The same data by two routes must be the same bytes.
 	if diff := diffTrees(a.new.files, b.new.files); diff != "" {
