@@ -43,15 +43,8 @@ func BenchmarkEncode(b *testing.B) {
 // BenchmarkDecode decodes block by block into one buffer, as a reader of
 // the blocks would.
 func BenchmarkDecode(b *testing.B) {
-	q := benchQ(b)
-	c, err := Encode(nil, q)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f, err := Open(bytes.NewReader(c), int64(len(c)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	q, f := benchFile(b)
+	var err error
 	buf := make([]byte, 0, MaxBlockLen)
 	b.SetBytes(int64(len(q)))
 	b.ReportAllocs()
@@ -69,15 +62,8 @@ func BenchmarkDecode(b *testing.B) {
 // BenchmarkDecodeRecords is BenchmarkDecode for a reader of records
 // (DecodeRecords: no CRC-32 per predicted record).
 func BenchmarkDecodeRecords(b *testing.B) {
-	q := benchQ(b)
-	c, err := Encode(nil, q)
-	if err != nil {
-		b.Fatal(err)
-	}
-	f, err := Open(bytes.NewReader(c), int64(len(c)))
-	if err != nil {
-		b.Fatal(err)
-	}
+	q, f := benchFile(b)
+	var err error
 	var d Decoder
 	buf := make([]byte, 0, MaxBlockLen)
 	b.SetBytes(int64(len(q)))
@@ -91,4 +77,18 @@ func BenchmarkDecodeRecords(b *testing.B) {
 		}
 	}
 	reportCPU(b, len(q), cpu0)
+}
+
+// benchFile is the benchmark's .q and its columnar form, opened.
+func benchFile(b *testing.B) ([]byte, *File) {
+	q := benchQ(b)
+	c, err := Encode(nil, q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, err := Open(bytes.NewReader(c), int64(len(c)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return q, f
 }

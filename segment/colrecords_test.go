@@ -77,23 +77,7 @@ func TestRecSource(t *testing.T) {
 		t.Fatal("a RecordBlockFile is not read for records")
 	}
 	s.start(0)
-	for i := 0; i < f.n; i++ {
-		b, off, err := s.next()
-		if off != int64(i*f.size) {
-			t.Fatalf("block %d at offset %d", i, off)
-		}
-		if i == f.bad {
-			var ce *CorruptionError
-			if !errors.As(err, &ce) || ce.Path != "x.q.col" || ce.Offset != int64(1000+i) {
-				t.Fatalf("block %d: %v, want damage in x.q.col at %d", i, err, 1000+i)
-			}
-			continue
-		}
-		if err != nil || len(b) != f.size || b[0] != byte(i) || b[f.size-1] != byte(i) || !s.crcFree() {
-			t.Fatalf("block %d: %d bytes starting %v, crcFree %v, %v", i, len(b), b[:min(1, len(b))], s.crcFree(), err)
-		}
-		s.release(b)
-	}
+	readBlocks(t, &s, f.n, f.size, f.bad, true)
 	if _, _, err := s.next(); err != io.ErrUnexpectedEOF {
 		t.Fatalf("past the end: %v", err)
 	}

@@ -40,22 +40,7 @@ func TestColSourcePrefetch(t *testing.T) {
 	if err := s.start(0); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < f.n; i++ {
-		b, off, err := s.next()
-		if off != int64(i*f.size) {
-			t.Fatalf("block %d at offset %d", i, off)
-		}
-		if i == f.bad {
-			var ce *CorruptionError
-			if !errors.As(err, &ce) || ce.Path != "x.q.col" || ce.Offset != int64(1000+i) {
-				t.Fatalf("block %d: %v, want damage in x.q.col at %d", i, err, 1000+i)
-			}
-			continue
-		}
-		if err != nil || len(b) != f.size || b[0] != byte(i) || b[f.size-1] != byte(i) {
-			t.Fatalf("block %d: %d bytes starting %v, %v", i, len(b), b[:min(1, len(b))], err)
-		}
-	}
+	readBlocks(t, &s, f.n, f.size, f.bad, false)
 	if _, _, err := s.next(); err != io.ErrUnexpectedEOF {
 		t.Fatalf("past the end: %v", err)
 	}
@@ -87,5 +72,29 @@ func TestColSourcePrefetch(t *testing.T) {
 	var ce *CorruptionError
 	if err := s.checkRest(); !errors.As(err, &ce) || ce.Offset != int64(1000+f.bad) {
 		t.Fatalf("checkRest: %v", err)
+	}
+}
+
+// readBlocks reads n blocks of size bytes from s, started at 0: block i
+// is size bytes of byte(i), but block bad, which is damage in x.q.col at
+// 1000+bad. With crcFree, each good block must say it came crcFree.
+func readBlocks(t *testing.T, s *colSource, n, size, bad int, crcFree bool) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		b, off, err := s.next()
+		if off != int64(i*size) {
+			t.Fatalf("block %d at offset %d", i, off)
+		}
+		if i == bad {
+			var ce *CorruptionError
+			if !errors.As(err, &ce) || ce.Path != "x.q.col" || ce.Offset != int64(1000+i) {
+				t.Fatalf("block %d: %v, want damage in x.q.col at %d", i, err, 1000+i)
+			}
+			continue
+		}
+		if err != nil || len(b) != size || b[0] != byte(i) || b[size-1] != byte(i) || crcFree && !s.crcFree() {
+			t.Fatalf("block %d: %d bytes starting %v, crcFree %v, %v", i, len(b), b[:min(1, len(b))], s.crcFree(), err)
+		}
+		s.release(b)
 	}
 }
