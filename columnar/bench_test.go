@@ -43,35 +43,29 @@ func BenchmarkEncode(b *testing.B) {
 // BenchmarkDecode decodes block by block into one buffer, as a reader of
 // the blocks would.
 func BenchmarkDecode(b *testing.B) {
-	q, f := benchFile(b)
-	var err error
-	buf := make([]byte, 0, MaxBlockLen)
-	b.SetBytes(int64(len(q)))
-	b.ReportAllocs()
-	cpu0 := cpuNow()
-	for b.Loop() {
-		for i := range f.Blocks() {
-			if buf, err = f.DecodeBlock(i, buf[:0]); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-	reportCPU(b, len(q), cpu0)
+	benchDecode(b, func(f *File, i int, buf []byte) ([]byte, error) { return f.DecodeBlock(i, buf) })
 }
 
 // BenchmarkDecodeRecords is BenchmarkDecode for a reader of records
 // (DecodeRecords: no CRC-32 per predicted record).
 func BenchmarkDecodeRecords(b *testing.B) {
+	var d Decoder
+	benchDecode(b, func(f *File, i int, buf []byte) ([]byte, error) {
+		out, _, err := f.DecodeRecords(&d, i, buf)
+		return out, err
+	})
+}
+
+func benchDecode(b *testing.B, decode func(f *File, i int, buf []byte) ([]byte, error)) {
 	q, f := benchFile(b)
 	var err error
-	var d Decoder
 	buf := make([]byte, 0, MaxBlockLen)
 	b.SetBytes(int64(len(q)))
 	b.ReportAllocs()
 	cpu0 := cpuNow()
 	for b.Loop() {
 		for i := range f.Blocks() {
-			if buf, _, err = f.DecodeRecords(&d, i, buf[:0]); err != nil {
+			if buf, err = decode(f, i, buf[:0]); err != nil {
 				b.Fatal(err)
 			}
 		}
