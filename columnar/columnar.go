@@ -189,9 +189,8 @@ func Encode(dst, q []byte) ([]byte, error) {
 
 // File is an open compressed segment: its header and block index, read and
 // checked by Open. DecodeBlock reuses the File's buffers and is not safe
-// for concurrent use; DecodeBlockWith and DecodeRecords, each caller with
-// its own Decoder, are (given an r whose ReadAt is, as io.ReaderAt's
-// contract says).
+// for concurrent use; DecodeRecords, each caller with its own Decoder, is
+// (given an r whose ReadAt is, as io.ReaderAt's contract says).
 type File struct {
 	r      io.ReaderAt
 	size   int64
@@ -290,14 +289,9 @@ func (f *File) DecodeBlock(i int, dst []byte) ([]byte, error) {
 	return f.own.decode(f, i, dst, false)
 }
 
-// DecodeBlockWith is DecodeBlock with the buffers of d: goroutines that
-// each have a Decoder may decode blocks of one File at once.
-func (f *File) DecodeBlockWith(d *Decoder, i int, dst []byte) ([]byte, error) {
-	return d.decode(f, i, dst, false)
-}
-
-// DecodeRecords is DecodeBlockWith for a reader of the records rather
-// than of the .q bytes. When crcFree is reported, every record of the
+// DecodeRecords is DecodeBlock for a reader of the records rather than
+// of the .q bytes, with the buffers of d: goroutines that each have a
+// Decoder may decode blocks of one File at once. When crcFree is reported, every record of the
 // block is as DecodeBlock restores it except that the checksum field of
 // each predicted record is 0 instead of the CRC-32 of its payload: that
 // CRC is 7-10% of the decoder's work and protects nothing here, as
