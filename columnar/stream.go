@@ -21,91 +21,181 @@ func EncodeTo(w io.Writer, r io.ReaderAt, size int64, verify bool) error {
 	if size < SegHeaderSize {
 		return fmt.Errorf("%w: %d bytes, shorter than the 64-byte segment header", ErrInput, size)
 	}
-	s := &streamer{w: w, r: r, size: size, verify: verify}
-	var h [HeaderSize]byte
-	b := append(h[:0], Magic...)
+	var seg [SegHeaderSize]byte
+	a := &Appender{s: streamer{w: w, r: r, size: size, verify: verify}, off: SegHeaderSize}
+	if err := a.s.readAt(seg[:], 0); err != nil {
+		return err
+	}
+	// Here the header is known before the blocks: it is written first.
+	if err := a.s.write(fileHeader(seg[:], size)); err != nil {
+		return err
+	}
+	for at := int64(SegHeaderSize); at < size; {
+		n := int(min(MaxBlockLen, size-at))
+		k := len(a.buf)
+		a.buf = grow(a.buf, n)
+		if err := a.s.readAt(a.buf[k:k+n], at); err != nil {
+			return err
+		}
+		at += int64(n)
+		if err := a.drain(false); err != nil {
+			return err
+		}
+	}
+	_, err := a.finish(seg[:], size)
+	return err
+}
+
+// An Appender encodes a segment file from its bytes as they are written,
+// so that the .q need never be written at all: an import with --compress
+// hands it the bytes its segment writer would have written. It writes
+// exactly what EncodeTo writes for the same .q, except the first
+// HeaderSize bytes, which it can only know at the end (the .q's size):
+// it writes zeros there, and Finish returns the header for the caller to
+// write over them. Every block is decoded again and compared with the
+// bytes it restores before it is written (EncodeTo's verify).
+//
+// Memory is about two blocks of .q bytes, whatever the segment's size.
+type Appender struct {
+	s   streamer
+	buf []byte // the .q bytes [off, off+len(buf)) not yet encoded
+	off int64
+	// raw is how many bytes are left of a record longer than a block, which
+	// goes to raw blocks; -1 from the tail on, which is raw to the end.
+	raw int64
+	err error
+}
+
+// NewAppender returns an Appender writing to w.
+func NewAppender(w io.Writer) (*Appender, error) {
+	a := &Appender{s: streamer{w: w, verify: true}, off: SegHeaderSize}
+	if err := a.s.write(make([]byte, HeaderSize)); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Write takes the next bytes of the .q after its 64-byte segment header.
+// It encodes each block as soon as a block's worth has come.
+func (a *Appender) Write(p []byte) (int, error) {
+	if a.err != nil {
+		return 0, a.err
+	}
+	a.buf = append(a.buf, p...)
+	if a.err = a.drain(false); a.err != nil {
+		return 0, a.err
+	}
+	return len(p), nil
+}
+
+// Finish encodes the bytes left, given the .q's segment header (as sealed)
+// and its size, writes the block index and trailer, and returns the file
+// header, which belongs at offset 0 of what was written.
+func (a *Appender) Finish(segHeader []byte, size int64) ([]byte, error) {
+	if a.err != nil {
+		return nil, a.err
+	}
+	if len(segHeader) != SegHeaderSize || a.off+int64(len(a.buf)) != size {
+		return nil, fmt.Errorf("columnar: Finish of a %d-byte segment after %d bytes, with a %d-byte header", size, a.off+int64(len(a.buf)), len(segHeader))
+	}
+	a.s.size = size
+	return a.finish(segHeader, size)
+}
+
+func (a *Appender) finish(segHeader []byte, size int64) ([]byte, error) {
+	if err := a.drain(true); err != nil {
+		return nil, err
+	}
+	h := fileHeader(segHeader, size)
+	return h, a.s.index(h)
+}
+
+// grow extends b by n bytes (their contents undefined).
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		nb := make([]byte, len(b), 2*len(b)+n)
+		copy(nb, b)
+		b = nb
+	}
+	return b[:len(b)+n]
+}
+
+// fileHeader returns the file header of a .q of size bytes whose segment
+// header is seg.
+func fileHeader(seg []byte, size int64) []byte {
+	b := make([]byte, 0, HeaderSize)
+	b = append(b, Magic...)
 	b = le.AppendUint16(b, Version)
 	b = le.AppendUint16(b, HeaderSize)
 	b = le.AppendUint32(b, MaxBlockLen)
 	b = le.AppendUint64(b, uint64(size))
 	b = le.AppendUint64(b, 0)
-	if err := s.readAt(h[32:], 0); err != nil {
-		return err
-	}
-	if err := s.write(h[:]); err != nil {
-		return err
-	}
-	crc := crc32.Checksum(h[:], castagnoli)
+	return append(b, seg...)
+}
 
-	// The same cuts as Encode's: there the window is the whole q, here
-	// [off, off+MaxBlockLen) of it, which holds every record a block may
-	// take, so recordLen breaks at the same record in both.
-	off := int64(SegHeaderSize)
-	for off < size {
-		q, err := s.window(off, min(MaxBlockLen, size-off))
+// drain encodes blocks from the front of a.buf: while a whole window of
+// MaxBlockLen bytes is there, or, when final, until none is left. The cuts
+// are Encode's: there the window is the whole q, here [off,
+// off+MaxBlockLen) of it, which holds every record a block may take, so
+// recordLen breaks at the same record in both.
+func (a *Appender) drain(final bool) error {
+	done := 0
+	for {
+		q := a.buf[done:]
+		if len(q) == 0 || !final && len(q) < MaxBlockLen {
+			break
+		}
+		n, err := a.block(q[:min(len(q), MaxBlockLen)])
 		if err != nil {
 			return err
 		}
+		done += n
+		a.off += int64(n)
+	}
+	a.buf = a.buf[:copy(a.buf, a.buf[done:])]
+	return nil
+}
+
+// block encodes one block from the front of window q, the .q bytes at
+// a.off, and returns how many bytes it restores.
+func (a *Appender) block(q []byte) (int, error) {
+	if a.raw == 0 {
 		end := 0
-		recs := s.enc.recs[:0]
+		recs := a.s.enc.recs[:0]
 		for {
 			n := recordLen(q, end)
 			if n == 0 {
 				break
 			}
-			recs = append(recs, int(off)+end)
+			recs = append(recs, int(a.off)+end)
 			end += n
 		}
-		s.enc.recs = recs
+		a.s.enc.recs = recs
 		if len(recs) > 0 {
 			var bi BlockInfo
-			s.out, bi = s.enc.recordsBlock(s.out[:0], q[:end], recs, int(off))
-			if err := s.emit(bi, q[:end]); err != nil {
-				return err
-			}
-			off += int64(end)
-			continue
+			a.s.out, bi = a.s.enc.recordsBlock(a.s.out[:0], q[:end], recs, int(a.off))
+			return end, a.s.emit(bi, q[:end])
 		}
-		// No whole record fits: a record longer than a block, or the tail.
-		n := int64(0)
+		// No whole record fits: a record longer than a block, or the tail
+		// (zeros, or whatever follows the data). A record that runs past
+		// the end of the file is cut into the same raw blocks as a tail.
+		a.raw = -1
 		if len(q) >= SegHeaderSize {
-			c := int64(le.Uint32(q))
-			if c > 0 {
-				n = SegHeaderSize + (c-1+SegHeaderSize-1)&^(SegHeaderSize-1)
+			if c := int64(le.Uint32(q)); c > 0 {
+				a.raw = SegHeaderSize + (c-1+SegHeaderSize-1)&^(SegHeaderSize-1)
 			}
 		}
-		if n == 0 || n > size-off {
-			n = size - off // the tail: zeros, or whatever follows the data
-		}
-		if err := s.raw(off, off+n); err != nil {
-			return err
-		}
-		off += n
 	}
-
-	// The index and trailer, as Encode appends them.
-	ix := s.out[:0]
-	for _, b := range s.index {
-		ix = le.AppendUint64(ix, uint64(b.QOffset))
-		ix = le.AppendUint32(ix, uint32(b.QLen))
-		ix = le.AppendUint32(ix, uint32(b.CompLen))
-		ix = le.AppendUint64(ix, uint64(b.CompOffset))
-		ix = le.AppendUint64(ix, b.FirstSeq)
-		ix = le.AppendUint64(ix, b.FirstTS)
-		ix = le.AppendUint64(ix, b.LastTS)
-		ix = le.AppendUint32(ix, uint32(b.Records))
-		ix = le.AppendUint32(ix, b.CRC)
+	n := len(q)
+	if a.raw > 0 {
+		n = int(min(a.raw, int64(n)))
+		a.raw -= int64(n)
 	}
-	crc = crc32.Update(crc, castagnoli, ix)
-	ix = le.AppendUint64(ix, uint64(s.comp))
-	ix = le.AppendUint32(ix, uint32(len(s.index)))
-	ix = le.AppendUint32(ix, crc)
-	ix = append(ix, TrailerMagic...)
-	s.out = ix
-	return s.write(ix)
+	a.s.out = a.s.enc.rawBlock(a.s.out[:0], q[:n])
+	return n, a.s.emit(BlockInfo{QOffset: a.off, QLen: n}, q[:n])
 }
 
-// streamer is EncodeTo's state: one window of .q bytes, one encoded block.
+// streamer is the encoding state: one encoded block, the block index.
 type streamer struct {
 	w      io.Writer
 	r      io.ReaderAt
@@ -114,10 +204,9 @@ type streamer struct {
 	comp   int64 // bytes written so far
 	enc    encoder
 	dec    decoder
-	win    []byte
 	out    []byte
 	check  []byte
-	index  []BlockInfo
+	blocks []BlockInfo
 }
 
 func (s *streamer) readAt(b []byte, off int64) error {
@@ -131,37 +220,11 @@ func (s *streamer) readAt(b []byte, off int64) error {
 	return fmt.Errorf("columnar: reading .q bytes %d+%d of %d: %w", off, len(b), s.size, err)
 }
 
-// window reads n bytes of the .q at off into the reused window buffer.
-func (s *streamer) window(off, n int64) ([]byte, error) {
-	if int64(cap(s.win)) < n {
-		s.win = make([]byte, n, max(n, min(MaxBlockLen, s.size)))
-	}
-	q := s.win[:n]
-	return q, s.readAt(q, off)
-}
-
 func (s *streamer) write(b []byte) error {
 	if _, err := s.w.Write(b); err != nil {
 		return fmt.Errorf("columnar: writing at offset %d: %w", s.comp, err)
 	}
 	s.comp += int64(len(b))
-	return nil
-}
-
-// raw writes the .q bytes [off, end) as raw blocks.
-func (s *streamer) raw(off, end int64) error {
-	for off < end {
-		n := min(MaxBlockLen, end-off)
-		q, err := s.window(off, n)
-		if err != nil {
-			return err
-		}
-		s.out = s.enc.rawBlock(s.out[:0], q)
-		if err := s.emit(BlockInfo{QOffset: off, QLen: int(n)}, q); err != nil {
-			return err
-		}
-		off += n
-	}
 	return nil
 }
 
@@ -177,6 +240,31 @@ func (s *streamer) emit(b BlockInfo, q []byte) error {
 			return fmt.Errorf("columnar: round trip of the block of .q bytes %d+%d failed (%v)", b.QOffset, b.QLen, err)
 		}
 	}
-	s.index = append(s.index, b)
+	s.blocks = append(s.blocks, b)
 	return s.write(s.out)
+}
+
+// index writes the block index and the trailer, as Encode appends them,
+// for a file whose header is h.
+func (s *streamer) index(h []byte) error {
+	ix := s.out[:0]
+	for _, b := range s.blocks {
+		ix = le.AppendUint64(ix, uint64(b.QOffset))
+		ix = le.AppendUint32(ix, uint32(b.QLen))
+		ix = le.AppendUint32(ix, uint32(b.CompLen))
+		ix = le.AppendUint64(ix, uint64(b.CompOffset))
+		ix = le.AppendUint64(ix, b.FirstSeq)
+		ix = le.AppendUint64(ix, b.FirstTS)
+		ix = le.AppendUint64(ix, b.LastTS)
+		ix = le.AppendUint32(ix, uint32(b.Records))
+		ix = le.AppendUint32(ix, b.CRC)
+	}
+	crc := crc32.Checksum(h, castagnoli)
+	crc = crc32.Update(crc, castagnoli, ix)
+	ix = le.AppendUint64(ix, uint64(s.comp))
+	ix = le.AppendUint32(ix, uint32(len(s.blocks)))
+	ix = le.AppendUint32(ix, crc)
+	ix = append(ix, TrailerMagic...)
+	s.out = ix
+	return s.write(ix)
 }

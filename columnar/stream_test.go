@@ -47,6 +47,55 @@ func sameAsEncode(t *testing.T, name string, q []byte) {
 			t.Errorf("%s: a %d-byte write: not block by block", name, w.most)
 		}
 	}
+	// An Appender fed the bytes after the header in uneven pieces, as a
+	// segment writer hands them over, writes the same file once its header
+	// is put at offset 0.
+	for _, piece := range []int{1 << 18, 4093, MaxBlockLen + 77} {
+		var w maxWriter
+		a, err := NewAppender(&w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rest := q[SegHeaderSize:]; len(rest) > 0; {
+			n := min(piece, len(rest))
+			if _, err := a.Write(rest[:n]); err != nil {
+				t.Fatalf("%s: Appender.Write: %v", name, err)
+			}
+			rest = rest[n:]
+		}
+		h, err := a.Finish(q[:SegHeaderSize], int64(len(q)))
+		if err != nil {
+			t.Fatalf("%s: Appender.Finish: %v", name, err)
+		}
+		got := w.Bytes()
+		if len(got) < HeaderSize || len(h) != HeaderSize || !bytes.Equal(got[:HeaderSize], make([]byte, HeaderSize)) {
+			t.Fatalf("%s: Appender: %d-byte header, %d bytes written, placeholder % x", name, len(h), len(got), got[:min(len(got), HeaderSize)])
+		}
+		copy(got, h)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: Appender (pieces of %d) wrote %d bytes, Encode %d; first difference at %d",
+				name, piece, len(got), len(want), firstDiff(got, want))
+		}
+		if w.most > MaxBlockLen+1024 {
+			t.Errorf("%s: Appender: a %d-byte write: not block by block", name, w.most)
+		}
+	}
+}
+
+// TestAppenderFinishChecksSize: Finish with a size other than the bytes
+// written is an error, not a file whose header lies.
+func TestAppenderFinishChecksSize(t *testing.T) {
+	q := mixedQ(t, 100, 1)
+	a, err := NewAppender(io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Write(q[SegHeaderSize:]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Finish(q[:SegHeaderSize], int64(len(q))+64); err == nil {
+		t.Fatal("Finish with the wrong size succeeded")
+	}
 }
 
 func TestEncodeToSameBytes(t *testing.T) {

@@ -212,11 +212,16 @@ func Import(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 
-	// With --compress each segment is compressed as soon as it is sealed,
-	// by a goroutine of its own, while the next one is written.
+	// With --compress and the columnar codec each segment is encoded as it
+	// is written, on the writer's background goroutine, and no .q is ever
+	// written. With another codec (zstd) each segment is compressed as soon
+	// as it is sealed, by a goroutine of its own, while the next one is
+	// written.
 	wo := segment.WriterOptions{FS: o.FS, SegmentSize: o.SegmentSize}
 	var comp *compressor
-	if o.Compress {
+	if ae, ok := codec.(segment.AppendEncoder); ok && o.Compress {
+		wo.Codec = ae
+	} else if o.Compress {
 		comp = startCompressor(o.FS, t.Staging(), codec)
 		defer comp.stop() // before the staging directory is removed
 		wo.OnSeal = comp.add
@@ -337,7 +342,7 @@ func Import(ctx context.Context, o Options) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if o.Compress {
+	if comp != nil {
 		// The last segments, their encoding overlapped with Close and the
 		// checkpoints.
 		if err := comp.finish(ctx); err != nil {
@@ -360,10 +365,13 @@ func Import(ctx context.Context, o Options) (*Result, error) {
 	if res.Events > 0 {
 		m.EventTimeRange = &[2]uint64{res.MinTS, res.MaxTS}
 	}
-	// The segments' hashes were computed as they were written; with
-	// --compress their .q files are gone and the .q.zst are hashed.
+	// The .q files' hashes were computed as they were written; the
+	// compressed files of --compress are hashed by Publish.
 	known := make(map[string]archive.FileEntry, len(published))
 	for _, p := range published {
+		if p.Blake3 == "" {
+			continue // a .q.col the writer encoded: Publish hashes the file
+		}
 		known[p.Name] = archive.FileEntry{Name: p.Name, Size: p.Size, Blake3: p.Blake3}
 	}
 	if err := t.Publish(m, known); err != nil {

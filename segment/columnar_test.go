@@ -24,10 +24,19 @@ import (
 func colStream(t testing.TB, segSize int64, n int, big bool) string {
 	t.Helper()
 	dir := t.TempDir()
-	w, err := segment.NewWriter(dir, segment.WriterOptions{SegmentSize: segSize, FirstSeq: 1})
-	if err != nil {
+	if err := writeColStream(dir, segment.WriterOptions{SegmentSize: segSize, FirstSeq: 1}, n, big); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// writeColStream is colStream's writing, with any writer options, into dir.
+func writeColStream(dir string, opts segment.WriterOptions, n int, big bool) error {
+	w, err := segment.NewWriter(dir, opts)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
 	x := uint64(0x9E3779B97F4A7C15)
 	rnd := func() uint64 { x ^= x << 13; x ^= x >> 7; x ^= x << 17; return x }
 	var payload []byte
@@ -43,7 +52,7 @@ func colStream(t testing.TB, segSize int64, n int, big bool) string {
 				payload[j] = byte(rnd())
 			}
 			if _, err := w.Append(protocol.TypeTrade, ts, payload); err != nil {
-				t.Fatal(err)
+				return err
 			}
 			continue
 		case i%50 == 49:
@@ -52,7 +61,7 @@ func colStream(t testing.TB, segSize int64, n int, big bool) string {
 				payload = append(payload, byte(rnd()))
 			}
 			if _, err := w.Append(protocol.TypeTrade, ts, payload); err != nil {
-				t.Fatal(err)
+				return err
 			}
 			continue
 		}
@@ -68,16 +77,13 @@ func colStream(t testing.TB, segSize int64, n int, big bool) string {
 			e.Asks = append(e.Asks, protocol.Level{Price: 600_001 + rnd()%100, Size: rnd() % 10_000})
 		}
 		if payload, err = protocol.AppendEvent(payload[:0], &e); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		if _, err := w.Append(protocol.TypeBookEvent, ts, payload); err != nil {
-			t.Fatal(err)
+			return err
 		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return w.Close()
 }
 
 // toColumnar copies the stream dir and compresses every segment of the

@@ -269,6 +269,31 @@ type StreamEncoder interface {
 	EncodeTo(w io.Writer, r io.ReaderAt, size int64) error
 }
 
+// An AppendEncoder is a StreamEncoder that can also encode a segment as
+// it is written, before there is a .q to read (WriterOptions.Codec): an
+// import with compression then never writes the .q at all.
+type AppendEncoder interface {
+	BlockCodec
+	StreamEncoder
+	// NewAppend starts the encoding of one segment, written to w.
+	NewAppend(w io.Writer) (SegmentAppend, error)
+}
+
+// SegmentAppend is the encoding of one segment, fed its bytes in order.
+// The result is exactly what EncodeTo writes for the same .q, except the
+// first bytes: the file header, which depends on the .q's size, is
+// returned by Finish to be written over what Write put there.
+type SegmentAppend interface {
+	// Write takes the next bytes of the .q after its 64-byte header. As
+	// with EncodeTo, each block is decoded again and compared with the
+	// bytes it restores before it is written.
+	Write(p []byte) (int, error)
+	// Finish encodes the rest and writes the end of the file, given the
+	// sealed segment header and the .q's size, and returns the bytes that
+	// belong at offset 0.
+	Finish(header []byte, size int64) ([]byte, error)
+}
+
 // compressStream is compressCodec with a StreamEncoder: the .q is read and
 // the .q.col written block by block (each block checked by the encoder),
 // with the same crash safety (see commitStream).

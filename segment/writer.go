@@ -59,6 +59,11 @@ type WriterOptions struct {
 	// the Append or Close that sealed it: an import can compress it while
 	// the next one is written.
 	OnSeal func(PublishedFile)
+	// Codec, when set, encodes each segment as it is written, on the
+	// background goroutine, and publishes it as NNNNNNNNN.q.col: the .q is
+	// never written, nor read back to be compressed. The .q.col is the one
+	// CompressSegment would make of the .q, byte for byte.
+	Codec AppendEncoder
 }
 
 // Writer appends records to a stream directory, one segment at a time.
@@ -94,6 +99,7 @@ type Writer struct {
 
 	hdr       [HeaderSize]byte
 	onSeal    func(PublishedFile)
+	codec     AppendEncoder
 	published []PublishedFile
 	err       error // sticky: the first failure
 	closed    bool
@@ -101,16 +107,20 @@ type Writer struct {
 
 // PublishedFile describes a segment the writer published.
 type PublishedFile struct {
-	ID     uint32
-	Name   string // file name in the directory (NNNNNNNNN.q)
-	Size   int64
-	Blake3 string // hex blake3 of the file's bytes, as published
+	ID   uint32
+	Name string // file name in the directory (NNNNNNNNN.q, or .q.col)
+	Size int64  // of the file
+	// Blake3 is the hex blake3 of the file's bytes, as published; empty
+	// for a .q.col (WriterOptions.Codec), whose bytes the writer does not
+	// see whole.
+	Blake3 string
+	QSize  int64 // the .q's length, which a .q.col restores
 }
 
 // NewWriter returns a writer for the existing directory dir. It does no
 // I/O: the first segment is created by the first Append.
 func NewWriter(dir string, opts WriterOptions) (*Writer, error) {
-	w := &Writer{fs: opts.FS, dir: dir, segSize: opts.SegmentSize, id: opts.FirstID, seq: opts.FirstSeq, onSeal: opts.OnSeal}
+	w := &Writer{fs: opts.FS, dir: dir, segSize: opts.SegmentSize, id: opts.FirstID, seq: opts.FirstSeq, onSeal: opts.OnSeal, codec: opts.Codec}
 	if w.fs == nil {
 		w.fs = vfs.Default
 	}
@@ -122,6 +132,11 @@ func NewWriter(dir string, opts WriterOptions) (*Writer, error) {
 	}
 	if w.id > MaxID {
 		return nil, fmt.Errorf("segment: FirstID %d is above MaxID %d", w.id, MaxID)
+	}
+	if w.codec != nil {
+		if err := checkCodec(w.codec); err != nil {
+			return nil, err
+		}
 	}
 	w.free = make(chan []byte, writeBufs)
 	return w, nil
@@ -324,20 +339,25 @@ func (w *Writer) create() error {
 	if w.id > MaxID {
 		return fmt.Errorf("segment: segment id %d is above MaxID %d", w.id, MaxID)
 	}
-	tmp := filepath.Join(w.dir, Name(w.id)+sufTmp)
+	tmp := filepath.Join(w.dir, w.name(w.id)+sufTmp)
 	f, err := w.fs.Create(tmp)
 	if err != nil {
 		return err
 	}
 	w.f, w.tmp, w.size = f, tmp, HeaderSize
-	var h [HeaderSize]byte
-	binary.LittleEndian.PutUint32(h[offMagic:], Magic)
-	binary.LittleEndian.PutUint32(h[offVersion:], Version)
-	binary.LittleEndian.PutUint32(h[offSegmentID:], w.id)
+	h := w.header(false)
+	var (
+		enc SegmentAppend
+		out *countWriter
+	)
+	if w.codec != nil {
+		out = &countWriter{f: f}
+		if enc, err = w.codec.NewAppend(out); err != nil {
+			return err
+		}
+	}
 	// The hash covers the header as it will be once sealed.
-	sealed := h
-	binary.LittleEndian.PutUint32(sealed[offSegFlags:], FlagSealed)
-	w.bg = startFlusher(f, w.free, sealed[:])
+	w.bg = startFlusher(f, w.free, w.header(true), enc, out)
 	if w.buf == nil {
 		w.buf = w.getBuf()
 	}
@@ -347,15 +367,43 @@ func (w *Writer) create() error {
 	return nil
 }
 
+// name is the file name segment id is published under.
+func (w *Writer) name(id uint32) string {
+	if w.codec != nil {
+		return ColumnarName(id)
+	}
+	return Name(id)
+}
+
+// header returns the open segment's header, as sealed or as first written.
+func (w *Writer) header(sealed bool) []byte {
+	h := make([]byte, HeaderSize)
+	binary.LittleEndian.PutUint32(h[offMagic:], Magic)
+	binary.LittleEndian.PutUint32(h[offVersion:], Version)
+	binary.LittleEndian.PutUint32(h[offSegmentID:], w.id)
+	if sealed {
+		binary.LittleEndian.PutUint32(h[offSegFlags:], FlagSealed)
+	}
+	return h
+}
+
 // seal publishes the open segment.
 func (w *Writer) seal() error {
+	enc := w.bg.enc
 	sum, err := w.stopFlusher(true)
 	if err != nil {
 		return err
 	}
-	var flags [4]byte
-	binary.LittleEndian.PutUint32(flags[:], FlagSealed)
-	if n, err := w.f.WriteAt(flags[:], offSegFlags); err != nil || n != len(flags) {
+	// A .q gets SEALED in its header; a .q.col gets its file header, which
+	// holds the sealed segment header and the .q's size.
+	at, patch := int64(offSegFlags), binary.LittleEndian.AppendUint32(nil, FlagSealed)
+	if enc != nil {
+		if patch, err = enc.Finish(w.header(true), w.size); err != nil {
+			return err
+		}
+		at = 0
+	}
+	if n, err := w.f.WriteAt(patch, at); err != nil || n != len(patch) {
 		if err == nil {
 			err = io.ErrShortWrite
 		}
@@ -364,19 +412,32 @@ func (w *Writer) seal() error {
 	if err := w.f.Sync(); err != nil {
 		return err
 	}
+	size := w.size
+	if enc != nil {
+		// The blocks were checked as they were encoded; check that the
+		// file opens and its index covers the whole .q.
+		st, err := w.f.Stat()
+		if err != nil {
+			return err
+		}
+		size = st.Size()
+		if err := checkEncoded(w.codec, w.f, size, w.size, w.tmp); err != nil {
+			return err
+		}
+	}
 	f := w.f
 	w.f = nil
 	if err := f.Close(); err != nil {
 		return err
 	}
-	name := Name(w.id)
+	name := w.name(w.id)
 	if err := w.fs.RenameNoReplace(w.tmp, filepath.Join(w.dir, name)); err != nil {
 		return err
 	}
-	// The .q exists from here on, complete and sealed, even if the
+	// The segment exists from here on, complete and sealed, even if the
 	// directory fsync below fails (then its name may not survive a crash).
 	w.tmp = ""
-	w.published = append(w.published, PublishedFile{ID: w.id, Name: name, Size: w.size, Blake3: sum})
+	w.published = append(w.published, PublishedFile{ID: w.id, Name: name, Size: size, Blake3: sum, QSize: w.size})
 	w.id++
 	if err := w.fs.SyncDir(w.dir); err != nil {
 		return err
@@ -412,6 +473,9 @@ func (w *Writer) stopFlusher(write bool) (string, error) {
 		// Cannot happen; but a hash of other bytes than the file's must
 		// never be published.
 		return "", fmt.Errorf("segment: internal error: wrote %d bytes of a %d-byte segment", bg.off, w.size)
+	}
+	if bg.enc != nil {
+		return "", nil
 	}
 	return hex.EncodeToString(bg.hash.Sum(nil)), nil
 }
@@ -481,8 +545,10 @@ func (w *Writer) PublishedFiles() []PublishedFile {
 // and hashes the bytes it wrote, with the header as it will be once sealed.
 type flusher struct {
 	f    vfs.File
-	jobs chan []byte // buffers to write, in file order
-	free chan []byte // where written buffers go back
+	enc  SegmentAppend // when set, the bytes go to it instead of f
+	out  *countWriter  // what enc writes to
+	jobs chan []byte   // buffers to write, in file order
+	free chan []byte   // where written buffers go back
 	done chan struct{}
 
 	mu  sync.Mutex
@@ -501,14 +567,16 @@ type flusher struct {
 	syncDone  chan struct{}
 }
 
-func startFlusher(f vfs.File, free chan []byte, sealedHeader []byte) *flusher {
+func startFlusher(f vfs.File, free chan []byte, sealedHeader []byte, enc SegmentAppend, out *countWriter) *flusher {
 	b := &flusher{
-		f: f, free: free,
+		f: f, free: free, enc: enc, out: out,
 		jobs: make(chan []byte, writeBufs),
 		done: make(chan struct{}),
-		hash: blake3.New(),
 	}
-	b.hash.Write(sealedHeader)
+	if enc == nil {
+		b.hash = blake3.New()
+		b.hash.Write(sealedHeader)
+	}
 	if of, ok := f.(*os.File); ok {
 		fsync := fileSync
 		b.sync, b.syncEvery = func() error { return fsync(of) }, syncEvery
@@ -551,23 +619,46 @@ func (b *flusher) run() {
 }
 
 func (b *flusher) write(p []byte) error {
-	if err := writeFull(b.f, p); err != nil {
-		return err
-	}
 	h := p
 	if b.off == 0 {
 		h = p[HeaderSize:] // the unsealed header; the sealed one is hashed
 	}
-	b.hash.Write(h)
+	written := b.off + int64(len(p))
+	if b.enc != nil {
+		if _, err := b.enc.Write(h); err != nil {
+			return err
+		}
+		written = b.out.n
+	} else {
+		if err := writeFull(b.f, p); err != nil {
+			return err
+		}
+		b.hash.Write(h)
+	}
 	b.off += int64(len(p))
-	if b.kick != nil && b.off-b.synced >= b.syncEvery {
+	if b.kick != nil && written-b.synced >= b.syncEvery {
 		select {
 		case b.kick <- struct{}{}:
 		default: // a sync is pending: it will cover these bytes too
 		}
-		b.synced = b.off
+		b.synced = written
 	}
 	return nil
+}
+
+// countWriter is the file an encoder writes, counting the bytes for the
+// syncer.
+type countWriter struct {
+	f vfs.File
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	err := writeFull(c.f, p)
+	if err == nil {
+		c.n += int64(len(p))
+	}
+	return len(p), err
 }
 
 // runSyncer fsyncs the file each time it is kicked. Its errors are the

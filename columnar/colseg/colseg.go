@@ -31,6 +31,15 @@ func (Codec) EncodeTo(w io.Writer, r io.ReaderAt, size int64) error {
 	return columnar.EncodeTo(w, r, size, true)
 }
 
+var _ segment.AppendEncoder = Codec{}
+
+// NewAppend is columnar.NewAppender (segment.AppendEncoder): the segment
+// writer of an import with --compress hands it the .q bytes it would have
+// written.
+func (Codec) NewAppend(w io.Writer) (segment.SegmentAppend, error) {
+	return columnar.NewAppender(w)
+}
+
 // Open opens the columnar file. Its blocks start at .q offset 64 (the
 // segment header is stored in the file header), so the BlockFile gets a
 // block 0 of its own for the header: segment wants blocks covering the
