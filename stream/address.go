@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -80,36 +81,46 @@ func Resolve(fsys vfs.FS, root, arg string, r timespec.Range) ([]string, error) 
 
 // checkStreamDir accepts a directory that holds a stream's files (damaged
 // or not: the reader says what is wrong) and describes anything else.
+//
+// An import --force swaps the stream directory for a new one and empties
+// the old: a listing that began on the old one can come back empty. So a
+// directory that is not a stream is looked at again, a few times, while
+// it is not the directory the listing started on.
 func checkStreamDir(fsys vfs.FS, dir string) error {
-	info, err := fsys.Stat(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%s: no such directory; %s", dir, streamHint)
-	}
-	if err != nil {
-		return err
-	}
-	if !info.IsDir() {
-		return fmt.Errorf("%s is a file, not a stream; %s", dir, streamHint)
-	}
-	ents, err := fsys.ReadDir(dir)
-	if err != nil {
-		return err
-	}
-	var subdirs []string
-	for _, e := range ents {
-		name := e.Name()
-		if _, _, ok := segment.ParseName(name); ok || name == archive.MetaName {
-			return nil
+	for try := 0; ; try++ {
+		info, err := fsys.Stat(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: no such directory; %s", dir, streamHint)
 		}
-		if e.IsDir() && !strings.HasPrefix(name, ".") {
-			subdirs = append(subdirs, name)
+		if err != nil {
+			return err
 		}
+		if !info.IsDir() {
+			return fmt.Errorf("%s is a file, not a stream; %s", dir, streamHint)
+		}
+		ents, err := fsys.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		var subdirs []string
+		for _, e := range ents {
+			name := e.Name()
+			if _, _, ok := segment.ParseName(name); ok || name == archive.MetaName {
+				return nil
+			}
+			if e.IsDir() && !strings.HasPrefix(name, ".") {
+				subdirs = append(subdirs, name)
+			}
+		}
+		if now, err := fsys.Stat(dir); try < 3 && err == nil && !os.SameFile(info, now) {
+			continue
+		}
+		what := "an empty directory"
+		if len(ents) > 0 {
+			what = whatDir(dir, subdirs)
+		}
+		return fmt.Errorf("%s is %s, not a stream; %s", dir, what, streamHint)
 	}
-	what := "an empty directory"
-	if len(ents) > 0 {
-		what = whatDir(dir, subdirs)
-	}
-	return fmt.Errorf("%s is %s, not a stream; %s", dir, what, streamHint)
 }
 
 // whatDir names a directory that is not a stream, from its place in the
