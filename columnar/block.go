@@ -566,6 +566,7 @@ func (d *decoder) records(dst, src []byte, b *BlockInfo) (out, rest []byte, err 
 		d.cols = append(d.cols, rcol{})
 	}
 	cols := d.cols[:len(l.kinds)]
+	d.reserve(src, l.kinds)
 	for i := range cols {
 		if src, err = readCol(src, &d.raw, &d.vals, &cols[i], l.kinds[i]); err != nil {
 			return dst, nil, fmt.Errorf("column %d: %w", i, err)
@@ -728,6 +729,40 @@ func levelsLen(l []protocol.Level, n uint64) []protocol.Level {
 		return make([]protocol.Level, n)
 	}
 	return l[:n]
+}
+
+// reserve gives d.raw and d.vals the room the columns at src take, read
+// from their headers (a damaged header reserves nothing: readCol reports
+// it): grown column by column, they were copied a few times over in a
+// decoder's first block, and in a short-lived process (book --at) every
+// page of every copy is a page fault. The integers of a column are at
+// most its raw bytes, unless they are all zero (width 0).
+func (d *decoder) reserve(src []byte, kinds []uint8) {
+	var bytes, ints uint64
+	for _, kind := range kinds {
+		if len(src) < 1 {
+			return
+		}
+		rawLen, n := binary.Uvarint(src[1:])
+		if n <= 0 {
+			return
+		}
+		stored, m := binary.Uvarint(src[1+n:])
+		if m <= 0 || stored > uint64(len(src)-1-n-m) {
+			return
+		}
+		src = src[1+n+m+int(stored):]
+		bytes += rawLen
+		if kind != kBytes {
+			ints += rawLen
+		}
+	}
+	if bytes <= maxColumnsLen && uint64(cap(d.raw)) < bytes {
+		d.raw = make([]byte, 0, bytes)
+	}
+	if ints = min(ints, maxValues); uint64(cap(d.vals)) < ints {
+		d.vals = make([]uint64, 0, ints)
+	}
 }
 
 // putLevels writes n levels of a side into b (16 bytes each: price,
