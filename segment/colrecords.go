@@ -60,11 +60,10 @@ type recSource struct {
 	workers int
 
 	cur, run  int
-	exactNext bool  // the start was mid-block: the next block is checked (see next)
-	startOff  int64 // the .q offset started at
-	crcFree   bool  // of the block next returned last
-	sync      [2][]byte
-	last      int
+	exactNext bool      // the start was mid-block: the next block is checked (see next)
+	startOff  int64     // the .q offset started at
+	crcFree   bool      // of the block next returned last
+	sync      [2][]byte // next's buffer, and decodeSync's
 	spare     [][]byte
 
 	r *recRun // the read-ahead, nil when none
@@ -175,14 +174,17 @@ func (s *recSource) next() ([]byte, int64, error) {
 			s.r.put(blk.b) // a failed block's buffer goes back now
 		}
 	} else {
-		s.last = 1 - s.last
-		blk = s.decodeBuf(s.own, i, s.sync[s.last], false)
+		// One buffer: the scanner is done with the block before it asks
+		// for the next (what a record refers to is valid until the next
+		// call, as with a .q's mapped window), and a book --at touches
+		// every page of each buffer for the first time.
+		blk = s.decodeBuf(s.own, i, s.sync[0], false)
 		if s.exactNext && blk.err == nil && blk.crcFree && !recordAt(blk.out, s.startOff-s.blocks[i].QOffset) {
 			// Not a record boundary: decoded exactly, the scanner checks
 			// the checksums there and says what is wrong, as in a .q.
 			blk = s.decodeBuf(s.own, i, blk.b, true)
 		}
-		s.sync[s.last] = blk.b
+		s.sync[0] = blk.b
 		s.exactNext = false
 	}
 	s.crcFree = blk.crcFree
@@ -215,9 +217,8 @@ func recordAt(b []byte, off int64) bool {
 // headers with it).
 func (s *recSource) decodeSync(i int) ([]byte, error) {
 	s.stop()
-	s.last = 1 - s.last
-	blk := s.decodeBuf(s.own, i, s.sync[s.last], true)
-	s.sync[s.last] = blk.b
+	blk := s.decodeBuf(s.own, i, s.sync[1], true)
+	s.sync[1] = blk.b
 	return blk.out, blk.err
 }
 
