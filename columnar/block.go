@@ -56,6 +56,12 @@ type layout struct {
 
 var layouts = map[uint16]*layout{}
 
+// lazy reports whether column i is decoded a chunk at a time (rcol): a
+// book block's prices and sizes, which only putLevels reads (take).
+func (l *layout) lazy(i int) bool {
+	return l.typ != nil && l.typ.Reference && (i == cBookPrices || i == cBookSizes)
+}
+
 func init() {
 	for _, t := range record.All() {
 		l := &layout{typ: t, kinds: append([]uint8(nil), noLayout.kinds...)}
@@ -484,7 +490,7 @@ type decoder struct {
 	noCRC, inexact bool
 
 	raw   []byte
-	vals  []uint64
+	vals  []uint64   // the eager integer columns' values
 	dicts [][][]byte // per String field: the block's values by id
 	cols  []rcol
 	st    state
@@ -515,7 +521,7 @@ func (d *decoder) block(dst, src []byte, b *BlockInfo) ([]byte, error) {
 			return dst, fmt.Errorf("%w: raw block with %d records in the index", errBlock, b.Records)
 		}
 		var c rcol
-		if src, err = readCol(src, &d.raw, &d.vals, &c, kBytes); err != nil {
+		if src, err = readCol(src, &d.raw, &d.vals, &c, kBytes, false); err != nil {
 			return dst, err
 		}
 		out = append(dst, c.b...)
@@ -566,9 +572,9 @@ func (d *decoder) records(dst, src []byte, b *BlockInfo) (out, rest []byte, err 
 		d.cols = append(d.cols, rcol{})
 	}
 	cols := d.cols[:len(l.kinds)]
-	d.reserve(src, l.kinds)
+	d.reserve(src, len(l.kinds))
 	for i := range cols {
-		if src, err = readCol(src, &d.raw, &d.vals, &cols[i], l.kinds[i]); err != nil {
+		if src, err = readCol(src, &d.raw, &d.vals, &cols[i], l.kinds[i], l.lazy(i)); err != nil {
 			return dst, nil, fmt.Errorf("column %d: %w", i, err)
 		}
 	}
@@ -659,7 +665,7 @@ func (d *decoder) nextTS(cols []rcol) (uint64, error) {
 // readLevels reads n levels of a side into dst, at most room bytes' worth.
 func readLevels(dst []protocol.Level, prices, sizes *rcol, n uint64, prev *uint64) ([]protocol.Level, error) {
 	dst = dst[:0]
-	if n > uint64(len(prices.v)-prices.pos) {
+	if n > uint64(prices.left()) {
 		return dst, errShort
 	}
 	p := *prev
@@ -699,7 +705,7 @@ func (d *decoder) book(dst []byte, cols []rcol, seq uint64, ctx bookCtx, room in
 	ev.IngestTS, ev.ExchangeTS = ts, exch
 	ev.PriceScale, ev.SizeScale = sc[0], sc[1]
 	prices, sizes := &cols[cBookPrices], &cols[cBookSizes]
-	rp, rs := uint64(len(prices.v)-prices.pos), uint64(len(sizes.v)-sizes.pos)
+	rp, rs := uint64(prices.left()), uint64(sizes.left())
 	if nb > rp || na > rp-nb || nb > rs || na > rs-nb {
 		return dst, errShort
 	}
@@ -731,15 +737,14 @@ func levelsLen(l []protocol.Level, n uint64) []protocol.Level {
 	return l[:n]
 }
 
-// reserve gives d.raw and d.vals the room the columns at src take, read
-// from their headers (a damaged header reserves nothing: readCol reports
-// it): grown column by column, they were copied a few times over in a
-// decoder's first block, and in a short-lived process (book --at) every
-// page of every copy is a page fault. The integers of a column are at
-// most its raw bytes, unless they are all zero (width 0).
-func (d *decoder) reserve(src []byte, kinds []uint8) {
-	var bytes, ints uint64
-	for _, kind := range kinds {
+// reserve gives d.raw the room the columns at src take, read from their
+// headers (a damaged header reserves nothing: readCol reports it): grown
+// column by column, it was copied a few times over in a decoder's first
+// block, and in a short-lived process (book --at) every page of every copy
+// is a page fault.
+func (d *decoder) reserve(src []byte, ncols int) {
+	var bytes uint64
+	for range ncols {
 		if len(src) < 1 {
 			return
 		}
@@ -753,15 +758,9 @@ func (d *decoder) reserve(src []byte, kinds []uint8) {
 		}
 		src = src[1+n+m+int(stored):]
 		bytes += rawLen
-		if kind != kBytes {
-			ints += rawLen
-		}
 	}
 	if bytes <= maxColumnsLen && uint64(cap(d.raw)) < bytes {
 		d.raw = make([]byte, 0, bytes)
-	}
-	if ints = min(ints, maxValues); uint64(cap(d.vals)) < ints {
-		d.vals = make([]uint64, 0, ints)
 	}
 }
 
@@ -773,8 +772,11 @@ func putLevels(b []byte, prices, sizes *rcol, n int, prev *uint64) {
 	if n == 0 {
 		return
 	}
-	pv := prices.v[prices.pos : prices.pos+n]
-	sv := sizes.v[sizes.pos : sizes.pos+n]
+	pv, sv := avail(prices, n), avail(sizes, n)
+	if len(pv) < n || len(sv) < n {
+		return // cannot happen: the caller checked that n are left
+	}
+	pv, sv = pv[:n], sv[:n]
 	prices.pos += n
 	sizes.pos += n
 	b = b[:len(pv)*protocol.LevelSize]
@@ -788,6 +790,15 @@ func putLevels(b []byte, prices, sizes *rcol, n int, prev *uint64) {
 		le.PutUint64(o[0:], p)
 		le.PutUint64(o[8:], sv[j])
 	}
+}
+
+// avail returns the decoded values of c from pos on, at least n of them
+// unless fewer are left: take without its call on the common path.
+func avail(c *rcol, n int) []uint64 {
+	if v := c.v[c.pos-c.base:]; len(v) >= n {
+		return v
+	}
+	return c.refill(n)
 }
 
 func (d *decoder) ext(dst []byte, cols []rcol, l *layout, seq uint64, room int) ([]byte, error) {

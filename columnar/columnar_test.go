@@ -41,7 +41,7 @@ func verbatim(t testing.TB, c []byte) int {
 		var buf []byte
 		var vals []uint64
 		var mode rcol
-		if _, err := readCol(src, &buf, &vals, &mode, kBytes); err != nil {
+		if _, err := readCol(src, &buf, &vals, &mode, kBytes, false); err != nil {
 			t.Fatal(err)
 		}
 		n += bytes.Count(mode.b, []byte{1})
@@ -459,5 +459,51 @@ func TestEncodeInput(t *testing.T) {
 func TestColumnZstdLevel(t *testing.T) {
 	if zstd.EncoderLevelFromZstd(3) != zstdLevel {
 		t.Errorf("zstdLevel is %v, zstd level 3 maps to %v", zstdLevel, zstd.EncoderLevelFromZstd(3))
+	}
+}
+
+// TestLazyLevelColumns: a book block's prices and sizes are decoded a
+// chunk at a time (rcol): events whose levels cross chunk boundaries, one
+// event of more levels than a chunk, and columns of width 0 (every size
+// 0, every price the same) restore exactly.
+func TestLazyLevelColumns(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		levels func(seq uint64, i int) protocol.Level
+		n      func(seq uint64) int
+	}{
+		{"chunk crossings", func(seq uint64, i int) protocol.Level {
+			return protocol.Level{Price: 600_000 + uint64(i)*7 + seq%5, Size: (seq*31 + uint64(i)) % 1000}
+		}, func(seq uint64) int { return int(seq%13) + 1 }},
+		{"more levels than a chunk", func(seq uint64, i int) protocol.Level {
+			return protocol.Level{Price: 700_000 - uint64(i), Size: uint64(i%50) + 1}
+		}, func(seq uint64) int {
+			if seq == 3 {
+				return 3*chunkVals + 17
+			}
+			return 5
+		}},
+		{"width 0", func(uint64, int) protocol.Level { return protocol.Level{Price: 0, Size: 0} },
+			func(seq uint64) int { return int(seq%3) + 1 }},
+	} {
+		qs := writeSegments(t, 0, func(w *segment.Writer) error {
+			for seq := range uint64(4000) {
+				ev := protocol.Event{Type: protocol.Diff, IngestTS: 1e18 + seq*1000, ExchangeTS: 1e18 + seq*1000 - 7, Seq: seq, NativeSeq: seq,
+					DiffFlags: protocol.FlagAbsolute, UpdateIDFirst: seq, UpdateIDLast: seq, UpdateIDPrev: max(seq, 1) - 1}
+				for i := range tc.n(seq) {
+					ev.Bids = append(ev.Bids, tc.levels(seq, i))
+				}
+				ev.Asks = append(ev.Asks, tc.levels(seq+1, 0))
+				buf, err := protocol.AppendEvent(nil, &ev)
+				if err != nil {
+					return err
+				}
+				if _, err := w.Append(protocol.TypeBookEvent, ev.IngestTS, buf); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		roundTrip(t, tc.name, qs[0]) // DecodeBlock and DecodeRecords of every block
 	}
 }

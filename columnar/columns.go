@@ -312,23 +312,96 @@ func appendRaw(dst, raw []byte) []byte {
 var errColumns = errors.New("malformed columns")
 
 // rcol reads one decoded column.
+//
+// An integer column is decoded whole into v when it is read (eager), or,
+// when readCol is asked to, a chunk at a time as it is taken (lazy): a
+// book block's prices and sizes, most of its values, decoded whole took
+// more memory than the block itself (8 bytes a value, against the one or
+// two of its planes), which left the caches on the way, and a short-lived
+// process (book --at) paid a page fault for each 4 KiB of it. A lazy
+// column is read with take only; next is for eager ones.
 type rcol struct {
-	b    []byte   // bytes column
-	v    []uint64 // integer column, decoded (kInt values as int64 bits)
+	b    []byte // bytes column
 	ints bool
 	// keyed: each value is a difference from the previous value of the
 	// same key (see state.keyed).
 	keyed bool
-	pos   int
+	pos   int      // the next byte of b, or the index of the next value
+	n     int      // the integer column's values
+	v     []uint64 // its values [base, base+len(v)) (kInt values as int64 bits)
+	base  int
+
+	// A lazy column's w byte planes, each value times mul, zigzag-coded
+	// when signed, differenced when delta; acc is the last value decoded.
+	lazy   bool
+	planes []byte
+	w      int
+	mul    uint64
+	signed bool
+	delta  bool
+	acc    uint64
 }
 
 // maxValues bounds the integers of one block's columns: each stands for at
 // least one byte of the .q.
 const maxValues = MaxBlockLen
 
-// readCol decodes the column at src, appending its bytes to buf (integers
-// to vals), and returns the rest of src.
-func readCol(src []byte, buf *[]byte, vals *[]uint64, c *rcol, kind uint8) ([]byte, error) {
+// chunkVals is how many values of a lazy column are decoded at a time:
+// a few KiB, which stay in L1 or L2 cache.
+const chunkVals = 1024
+
+// left is how many values of an integer column are still to be read.
+func (c *rcol) left() int { return c.n - c.pos }
+
+// take returns the next n values of an integer column, or false if fewer
+// are left. The slice is valid until the next take.
+func (c *rcol) take(n int) ([]uint64, bool) {
+	if i := c.pos - c.base; n <= len(c.v)-i && n >= 0 {
+		c.pos += n
+		return c.v[i : i+n], true
+	}
+	if !c.fill(n) {
+		return nil, false
+	}
+	c.pos += n
+	return c.v[:n], true
+}
+
+// refill is fill returning v, nil if it fails; out of line so that its
+// callers inline.
+//
+//go:noinline
+func (c *rcol) refill(need int) []uint64 {
+	if !c.fill(need) {
+		return nil
+	}
+	return c.v
+}
+
+// fill moves the values of a lazy column not yet read to the front of v
+// and decodes more after them, so that v holds at least need values from
+// pos.
+func (c *rcol) fill(need int) bool {
+	if !c.lazy || need < 0 || need > c.left() {
+		return false
+	}
+	next := c.base + len(c.v) // the first value not decoded
+	kept := copy(c.v[:cap(c.v)], c.v[c.pos-c.base:])
+	k := min(max(need-kept, chunkVals), c.n-next)
+	c.v = slices.Grow(c.v[:kept], k)[:kept+k]
+	var p []byte // width 0: no planes, all zero
+	if c.w > 0 {
+		p = c.planes[next:]
+	}
+	c.acc = decodeInts(c.v[kept:], p, c.n, c.w, c.mul, c.signed, c.delta, c.acc)
+	c.base = c.pos
+	return true
+}
+
+// readCol decodes the column at src, appending its bytes to buf (an eager
+// integer column's values to vals; lazy ones keep their buffer in c), and
+// returns the rest of src.
+func readCol(src []byte, buf *[]byte, vals *[]uint64, c *rcol, kind uint8, lazy bool) ([]byte, error) {
 	if len(src) < 1 {
 		return nil, errColumns
 	}
@@ -371,7 +444,7 @@ func readCol(src []byte, buf *[]byte, vals *[]uint64, c *rcol, kind uint8) ([]by
 		return nil, errColumns
 	}
 	raw := (*buf)[start:]
-	*c = rcol{b: raw}
+	*c = rcol{b: raw, v: c.v[:0]}
 	if kind != kBytes {
 		cnt, n := binary.Uvarint(raw)
 		if n <= 0 || len(raw) < n+3 {
@@ -383,8 +456,13 @@ func readCol(src []byte, buf *[]byte, vals *[]uint64, c *rcol, kind uint8) ([]by
 			cnt > uint64(maxValues-len(*vals)) || uint64(len(p)) != cnt*uint64(w) {
 			return nil, errColumns
 		}
-		*c = rcol{v: unplane(vals, p, int(cnt), w, pow10[k], kind != kUint, delta == 1 && kind == kDelta), ints: true,
-			keyed: delta == 1 && kind == kKeyed}
+		signed, dl := kind != kUint, delta == 1 && kind == kDelta
+		if lazy {
+			*c = rcol{ints: true, keyed: delta == 1 && kind == kKeyed, n: int(cnt), v: c.v[:0], lazy: true,
+				planes: p, w: w, mul: pow10[k], signed: signed, delta: dl}
+		} else {
+			*c = rcol{ints: true, keyed: delta == 1 && kind == kKeyed, n: int(cnt), v: unplane(vals, p, int(cnt), w, pow10[k], signed, dl)}
+		}
 	}
 	return src, nil
 }
@@ -402,9 +480,17 @@ func unplane(vals *[]uint64, p []byte, n, w int, mul uint64, signed, delta bool)
 	start := len(*vals)
 	*vals = slices.Grow(*vals, n)[:start+n]
 	v := (*vals)[start:]
-	gather4(v, p, n, min(w, 4), 0, false)
+	decodeInts(v, p, n, w, mul, signed, delta, 0)
+	return v
+}
+
+// decodeInts decodes into v the len(v) values whose w planes start at p,
+// each plane stride bytes after the one before (unplane's coding), delta
+// sums going on from prev; it returns the last value.
+func decodeInts(v []uint64, p []byte, stride, w int, mul uint64, signed, delta bool, prev uint64) uint64 {
+	gather4(v, p, stride, min(w, 4), 0, false)
 	if w > 4 {
-		gather4(v, p[4*n:], n, w-4, 32, true)
+		gather4(v, p[4*stride:], stride, w-4, 32, true)
 	}
 	switch {
 	case !signed && mul == 1 && !delta:
@@ -413,13 +499,11 @@ func unplane(vals *[]uint64, p []byte, n, w int, mul uint64, signed, delta bool)
 			v[i] = uint64(unzig(x))
 		}
 	case signed && mul == 1 && delta:
-		var prev uint64
 		for i, x := range v {
 			prev += uint64(unzig(x))
 			v[i] = prev
 		}
 	default:
-		var prev uint64
 		for i, x := range v {
 			if signed {
 				x = uint64(unzig(x) * int64(mul))
@@ -433,7 +517,7 @@ func unplane(vals *[]uint64, p []byte, n, w int, mul uint64, signed, delta bool)
 			v[i] = x
 		}
 	}
-	return v
+	return prev
 }
 
 // gather4 sets (or, with or, ors into) each v[i] the bytes i of the w ≤ 4
@@ -514,7 +598,7 @@ func (c *rcol) bytes(n int) ([]byte, bool) {
 
 func (c *rcol) done() bool {
 	if c.ints {
-		return c.pos == len(c.v)
+		return c.pos == c.n
 	}
 	return c.pos == len(c.b)
 }
