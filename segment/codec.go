@@ -186,6 +186,25 @@ func (s *colSource) init(bf BlockFile, path string) {
 	s.bf, s.blocks, s.path, s.cur, s.run = bf, bf.Blocks(), path, 0, 0
 }
 
+// streaming reports whether the source has handed out enough blocks since
+// its start to be decoding ahead.
+func (s *colSource) streaming() bool {
+	if s.recs {
+		return s.ra.run >= streamingAfter
+	}
+	return s.run >= streamingAfter
+}
+
+// keepStreaming makes the source decode ahead from its first block: the
+// reader goes on from the end of a segment it was streaming.
+func (s *colSource) keepStreaming() {
+	if s.recs {
+		s.ra.run = max(s.ra.run, streamingAfter)
+		return
+	}
+	s.run = max(s.run, streamingAfter)
+}
+
 // start positions the source at the block holding off. The first block
 // after it is decoded synchronously by next, so a seek costs one block.
 func (s *colSource) start(off int64) error {
