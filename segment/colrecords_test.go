@@ -67,8 +67,9 @@ func (f *fakeRecBlocks) decodes() []int {
 
 // TestRecSource: blocks come in order, each decoded once, a bad block's
 // error in its turn (with file and offset) and reading goes on after it;
-// a reader of streamingAfter blocks decodes nothing more; a seek into the middle of
-// a block decodes that block exactly (not crcFree).
+// a reader of streamingAfter blocks decodes nothing more; a seek into the
+// middle of a block where no record starts (the fake's blocks are not
+// framed as records) decodes that block exactly (not crcFree).
 func TestRecSource(t *testing.T) {
 	f := newFakeRec(60, 100, 17)
 	var s colSource
@@ -102,7 +103,8 @@ func TestRecSource(t *testing.T) {
 		}
 	}
 
-	// A start mid-block: that block exactly, the next ones for records.
+	// A start mid-block, not at a record: that block exactly, the next ones
+	// for records.
 	s.start(int64(3*f.size + 64))
 	b, off, err := s.next()
 	if err != nil || off != int64(3*f.size) || b[0] != 3 || s.crcFree() || f.exact[3].Load() != 1 {
