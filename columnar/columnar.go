@@ -167,17 +167,7 @@ func Encode(dst, q []byte) ([]byte, error) {
 	}
 
 	indexOff := len(dst) - base
-	for _, b := range index {
-		dst = le.AppendUint64(dst, uint64(b.QOffset))
-		dst = le.AppendUint32(dst, uint32(b.QLen))
-		dst = le.AppendUint32(dst, uint32(b.CompLen))
-		dst = le.AppendUint64(dst, uint64(b.CompOffset))
-		dst = le.AppendUint64(dst, b.FirstSeq)
-		dst = le.AppendUint64(dst, b.FirstTS)
-		dst = le.AppendUint64(dst, b.LastTS)
-		dst = le.AppendUint32(dst, uint32(b.Records))
-		dst = le.AppendUint32(dst, b.CRC)
-	}
+	dst = appendIndex(dst, index)
 	crc := crc32.Checksum(dst[base:base+HeaderSize], castagnoli)
 	crc = crc32.Update(crc, castagnoli, dst[base+indexOff:])
 	dst = le.AppendUint64(dst, uint64(indexOff))

@@ -378,11 +378,7 @@ func TestLargeRecord(t *testing.T) {
 			if seq == 2 {
 				ev.Bids = big
 			}
-			buf, err := protocol.AppendEvent(nil, &ev)
-			if err != nil {
-				return err
-			}
-			if _, err := w.Append(protocol.TypeBookEvent, ev.IngestTS, buf); err != nil {
+			if err := appendEvent(w, &ev); err != nil {
 				return err
 			}
 		}
@@ -494,11 +490,7 @@ func TestLazyLevelColumns(t *testing.T) {
 					ev.Bids = append(ev.Bids, tc.levels(seq, i))
 				}
 				ev.Asks = append(ev.Asks, tc.levels(seq+1, 0))
-				buf, err := protocol.AppendEvent(nil, &ev)
-				if err != nil {
-					return err
-				}
-				if _, err := w.Append(protocol.TypeBookEvent, ev.IngestTS, buf); err != nil {
+				if err := appendEvent(w, &ev); err != nil {
 					return err
 				}
 			}

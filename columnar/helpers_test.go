@@ -119,6 +119,15 @@ func firstDiff(a, b []byte) int {
 
 // writeSegments runs add with a segment.Writer on a temp dir and returns
 // the sealed .q files' bytes in id order.
+// appendEvent appends ev to w as a BookEvent record.
+func appendEvent(w *segment.Writer, ev *protocol.Event) error {
+	buf, err := protocol.AppendEvent(nil, ev)
+	if err == nil {
+		_, err = w.Append(protocol.TypeBookEvent, ev.IngestTS, buf)
+	}
+	return err
+}
+
 func writeSegments(t testing.TB, segSize int64, add func(w *segment.Writer) error) [][]byte {
 	t.Helper()
 	dir := t.TempDir()

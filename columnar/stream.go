@@ -195,6 +195,22 @@ func (a *Appender) block(q []byte) (int, error) {
 	return n, a.s.emit(BlockInfo{QOffset: a.off, QLen: n}, q[:n])
 }
 
+// appendIndex appends the block index entries of blocks.
+func appendIndex(dst []byte, blocks []BlockInfo) []byte {
+	for _, b := range blocks {
+		dst = le.AppendUint64(dst, uint64(b.QOffset))
+		dst = le.AppendUint32(dst, uint32(b.QLen))
+		dst = le.AppendUint32(dst, uint32(b.CompLen))
+		dst = le.AppendUint64(dst, uint64(b.CompOffset))
+		dst = le.AppendUint64(dst, b.FirstSeq)
+		dst = le.AppendUint64(dst, b.FirstTS)
+		dst = le.AppendUint64(dst, b.LastTS)
+		dst = le.AppendUint32(dst, uint32(b.Records))
+		dst = le.AppendUint32(dst, b.CRC)
+	}
+	return dst
+}
+
 // streamer is the encoding state: one encoded block, the block index.
 type streamer struct {
 	w      io.Writer
@@ -247,18 +263,7 @@ func (s *streamer) emit(b BlockInfo, q []byte) error {
 // index writes the block index and the trailer, as Encode appends them,
 // for a file whose header is h.
 func (s *streamer) index(h []byte) error {
-	ix := s.out[:0]
-	for _, b := range s.blocks {
-		ix = le.AppendUint64(ix, uint64(b.QOffset))
-		ix = le.AppendUint32(ix, uint32(b.QLen))
-		ix = le.AppendUint32(ix, uint32(b.CompLen))
-		ix = le.AppendUint64(ix, uint64(b.CompOffset))
-		ix = le.AppendUint64(ix, b.FirstSeq)
-		ix = le.AppendUint64(ix, b.FirstTS)
-		ix = le.AppendUint64(ix, b.LastTS)
-		ix = le.AppendUint32(ix, uint32(b.Records))
-		ix = le.AppendUint32(ix, b.CRC)
-	}
+	ix := appendIndex(s.out[:0], s.blocks)
 	crc := crc32.Checksum(h, castagnoli)
 	crc = crc32.Update(crc, castagnoli, ix)
 	ix = le.AppendUint64(ix, uint64(s.comp))

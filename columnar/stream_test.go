@@ -136,11 +136,7 @@ func TestEncodeToSameBytes(t *testing.T) {
 				if seq == 2 || seq == 3 {
 					ev.Bids = big[:n]
 				}
-				buf, err := protocol.AppendEvent(nil, &ev)
-				if err != nil {
-					return err
-				}
-				if _, err := w.Append(protocol.TypeBookEvent, ev.IngestTS, buf); err != nil {
+				if err := appendEvent(w, &ev); err != nil {
 					return err
 				}
 			}
