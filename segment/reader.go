@@ -473,15 +473,16 @@ func (r *Reader) nextSlow(rec *Record, err error) error {
 		if r.cur+1 >= len(r.segs) {
 			return io.EOF
 		}
-		streaming := r.cs.streaming()
+		// Reading from the start of the stream (no Seek), or going on from
+		// a segment it read through: decode ahead at once, not after the
+		// first blocks as after a seek (which left a core idle for a few
+		// blocks at every segment of a replay).
+		streaming := r.cur < 0 || r.cs.streaming()
 		if err := r.enter(r.cur+1, HeaderSize); err != nil {
 			r.err = err
 			return err
 		}
 		if streaming && r.segs[r.cur].Columnar {
-			// Going on from a segment it read through: decode ahead at
-			// once, not after the first blocks as after a seek (which
-			// left one core idle for a few blocks at every segment).
 			r.cs.keepStreaming()
 		}
 		err = errNotRead
