@@ -717,7 +717,11 @@ func (d *decoder) book(dst []byte, cols []rcol, seq uint64, ctx bookCtx, room in
 	ev.Bids, ev.Asks = levelsLen(ev.Bids, nb), levelsLen(ev.Asks, na)
 	predictBook(ev, seq, ctx)
 	start := len(dst)
-	dst = append(dst, zeros[:]...)
+	if cap(dst)-start >= SegHeaderSize {
+		dst = dst[:start+SegHeaderSize] // frame writes every byte of it
+	} else {
+		dst = append(dst, zeros[:]...)
+	}
 	dst, err = protocol.AppendEventHead(dst, ev)
 	if err != nil {
 		return dst[:start], err
