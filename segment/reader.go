@@ -473,11 +473,12 @@ func (r *Reader) nextSlow(rec *Record, err error) error {
 		if r.cur+1 >= len(r.segs) {
 			return io.EOF
 		}
-		// Reading from the start of the stream (no Seek), or going on from
-		// a segment it read through: decode ahead at once, not after the
-		// first blocks as after a seek (which left a core idle for a few
-		// blocks at every segment of a replay).
-		streaming := r.cur < 0 || r.cs.streaming()
+		// Going on from a segment it read through: decode ahead at once,
+		// not after the first blocks as after a seek (which left a core
+		// idle for a few blocks at every segment of a replay). Not from
+		// the stream's start: a reader of a few records (dump --limit)
+		// would pay for blocks it does not read (2-3 ms).
+		streaming := r.cs.streaming()
 		if err := r.enter(r.cur+1, HeaderSize); err != nil {
 			r.err = err
 			return err
