@@ -84,22 +84,36 @@ func (o *bookOpts) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.exchangeTime, "exchange-time", false, "TIME is exchange time (the timestamp column), not local time")
 }
 
-// bookHeapLimit is the heap a book query grows to before the collector
-// runs (unless $GOGC or $GOMEMLIMIT say otherwise). A query allocates some
-// MiB in all (block buffers, the checkpoint file); at GOGC=100 the
-// collector ran a cycle or two per query, and its start-up (worker
-// threads, sweeping) cost ~3 ms of a 15 ms query. A long replay (no
-// checkpoints, several days) still collects, keeping the heap near this.
-const bookHeapLimit = 64 << 20
+// quietHeap is the heap a book query, or a replay per stream it reads,
+// grows to before the collector runs (unless $GOGC or $GOMEMLIMIT say
+// otherwise). A query allocates some MiB in all (block buffers, the
+// checkpoint file), a replay of a compressed stream about 10 MiB (its
+// decoders' buffers); at GOGC=100 the collector ran a cycle or two per
+// query, and its start-up (worker threads, sweeping) cost ~3 ms of a
+// 15 ms query, three cycles per replay. A long replay still collects,
+// keeping the heap near this.
+const quietHeap = 64 << 20
+
+// quietGC turns the collector off until the heap reaches streams ×
+// quietHeap, unless the environment sets $GOGC or $GOMEMLIMIT; the
+// returned function restores what was.
+func (a *app) quietGC(streams int) func() {
+	if a.e.getenv("GOGC") != "" || a.e.getenv("GOMEMLIMIT") != "" {
+		return func() {}
+	}
+	pct := debug.SetGCPercent(-1)
+	lim := debug.SetMemoryLimit(int64(max(streams, 1)) * quietHeap)
+	return func() {
+		debug.SetMemoryLimit(lim)
+		debug.SetGCPercent(pct)
+	}
+}
 
 func runBook(a *app, o *bookOpts, args []string) error {
 	if err := one("book", args); err != nil {
 		return err
 	}
-	if a.e.getenv("GOGC") == "" && a.e.getenv("GOMEMLIMIT") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(-1))
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(bookHeapLimit))
-	}
+	defer a.quietGC(1)()
 	if o.depth < 0 {
 		return usagef("--depth %d: must be 0 (all) or more", o.depth)
 	}

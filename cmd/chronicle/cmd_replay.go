@@ -116,6 +116,7 @@ func runReplay(a *app, o *replayOpts, args []string) error {
 	// The book needs every event before --from: read from the start of
 	// the first day overlapping the range, and skip the report until From.
 	readRange := timespec.Range{To: r.To, HasTo: r.HasTo}
+	defer a.quietGC(len(args))()
 	inputs := make([]stream.Input, len(args))
 	for i, arg := range args {
 		dirs, err := a.resolve(arg, r)
