@@ -50,9 +50,10 @@ func decodeHybrid(t *testing.T, b []byte, w, n int) []uint32 {
 
 // The dictionary indices of a page: one bit-packed run (whole bytes, or 1-4
 // bits for small dictionaries), or one RLE run when a page has one value.
+// Indices are 16 bits: a dictionary has at most 1<<16 values.
 func TestBitPackedAndRLE(t *testing.T) {
-	seq := func(n int, f func(i int) uint32) []uint32 {
-		v := make([]uint32, n)
+	seq := func(n int, f func(i int) uint16) []uint16 {
+		v := make([]uint16, n)
 		for i := range v {
 			v[i] = f(i)
 		}
@@ -60,32 +61,33 @@ func TestBitPackedAndRLE(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		idx  []uint32
+		idx  []uint16
 	}{
-		{"one", []uint32{7}},
-		{"seven distinct", seq(7, func(i int) uint32 { return uint32(i) })},
-		{"a run of 8", seq(8, func(int) uint32 { return 3 })},
-		{"literals then a run", seq(21, func(i int) uint32 { return uint32(min(i, 5)) })},
-		{"run, literals, run", seq(40, func(i int) uint32 { return uint32(i / 10 * (i % 2)) })},
-		{"runs of 7 and 9", seq(64, func(i int) uint32 { return uint32(i / 7 % 2 * (i / 9)) })},
-		{"alternating", seq(100, func(i int) uint32 { return uint32(i % 2) })},
-		{"wide values", seq(50, func(i int) uint32 { return uint32(i/12) * 70000 })},
-		{"a long run after 3", append([]uint32{1, 2, 3}, seq(1000, func(int) uint32 { return 255 })...)},
+		{"one", []uint16{7}},
+		{"seven distinct", seq(7, func(i int) uint16 { return uint16(i) })},
+		{"a run of 8", seq(8, func(int) uint16 { return 3 })},
+		{"literals then a run", seq(21, func(i int) uint16 { return uint16(min(i, 5)) })},
+		{"run, literals, run", seq(40, func(i int) uint16 { return uint16(i / 10 * (i % 2)) })},
+		{"runs of 7 and 9", seq(64, func(i int) uint16 { return uint16(i / 7 % 2 * (i / 9)) })},
+		{"alternating", seq(100, func(i int) uint16 { return uint16(i % 2) })},
+		{"wide values", seq(50, func(i int) uint16 { return uint16(i/12) * 16000 })},
+		{"the largest index", []uint16{0, 1<<16 - 1, 1 << 15, 1<<16 - 1}},
+		{"a long run after 3", append([]uint16{1, 2, 3}, seq(1000, func(int) uint16 { return 255 })...)},
 	}
 	for _, c := range cases {
-		for _, w := range []int{1, 2, 3, 4, 8, 16, 24, 32} {
-			if m := maxOf(c.idx); w < 32 && m >= 1<<w {
+		for _, w := range []int{1, 2, 3, 4, 8, 16} {
+			if m := maxOf(c.idx); m >= 1<<w {
 				continue
 			}
 			got := decodeHybrid(t, appendBitPacked(nil, c.idx, w), w, len(c.idx))
 			for i := range got {
-				if got[i] != c.idx[i] {
+				if got[i] != uint32(c.idx[i]) {
 					t.Fatalf("%s, width %d: value %d is %d, want %d", c.name, w, i, got[i], c.idx[i])
 				}
 			}
 			n := len(c.idx)
-			for i, v := range decodeHybrid(t, appendRLE(nil, n, c.idx[0], w), w, n) {
-				if v != c.idx[0] {
+			for i, v := range decodeHybrid(t, appendRLE(nil, n, uint32(c.idx[0]), w), w, n) {
+				if v != uint32(c.idx[0]) {
 					t.Fatalf("%s, width %d: RLE value %d is %d, want %d", c.name, w, i, v, c.idx[0])
 				}
 			}
@@ -93,10 +95,10 @@ func TestBitPackedAndRLE(t *testing.T) {
 	}
 }
 
-func maxOf(v []uint32) uint32 {
-	var m uint32
+func maxOf(v []uint16) int {
+	var m int
 	for _, x := range v {
-		m = max(m, x)
+		m = max(m, int(x))
 	}
 	return m
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/bits"
 	"runtime"
+	"slices"
 	"sync/atomic"
 
 	kzstd "github.com/klauspost/compress/zstd"
@@ -104,13 +105,28 @@ type ParquetWriter struct {
 // colBuf is one column of a batch; which slices are used depends on the
 // kind. Index r is row r of the batch.
 type colBuf struct {
-	null []bool      // nullable columns
-	i64  []int64     // Timestamp: µs
-	dec  [][2]uint64 // Decimal: 128-bit two's complement (hi, lo)
-	flag []bool      // Bool
-	end  []uint32    // String: row r is b[end[r-1]:end[r]]
-	rep  []bool      // String: row r is row r-1's value (present), not copied again
-	b    []byte      // String bytes
+	// fast: a Decimal column whose batch has no wide value, where row
+	// stores a present value at the column's scale as lo[r] alone.
+	fast  bool
+	scale uint8 // Decimal: the column's
+	// nulls are the batch's NULL rows in order (nullable columns): a
+	// present value, nearly every one, costs no store, and the workers
+	// find the runs of definition levels without reading a flag a row.
+	nulls []uint16
+	// Decimal: 128-bit two's complement, the low 64 bits in lo and the
+	// high ones in hi only once a value of the batch needs them (wide: a
+	// negative value, or one of 2^64 or more at the column's scale); until
+	// then every hi is 0 and neither stored nor read, which halves the
+	// bytes the caller's goroutine writes and a worker reads back for
+	// the common value.
+	lo   []uint64
+	hi   []uint64 // allocated on the batch's first wide value
+	wide bool
+	i64  []int64  // Timestamp: µs
+	flag []bool   // Bool
+	end  []uint32 // String: row r is b[end[r-1]:end[r]]
+	rep  []bool   // String: row r is row r-1's value (present), not copied again
+	b    []byte   // String bytes
 }
 
 type batch struct {
@@ -131,6 +147,8 @@ type group struct {
 // chunk is a finished column chunk: its bytes and what the footer needs.
 type chunk struct {
 	dict, data       []byte
+	buf              []byte        // the buffer holding both, sent back on spare once written
+	spare            chan<- []byte // the colEnc's
 	dictUncompressed int64
 	dataUncompressed int64
 	numValues        int64
@@ -147,12 +165,13 @@ type chunk struct {
 }
 
 func newWriter(w io.Writer, cols []Column, schema *parquet.Schema, o Options) (*ParquetWriter, error) {
-	p := &ParquetWriter{out: bufio.NewWriterSize(w, 1<<20), cols: cols, rowGroupRows: rowGroupRows, dictValues: maxDictEntries, stripe: max(1, o.Stripe)}
+	// At most 1<<16 values: a page's indices are uint16.
+	p := &ParquetWriter{out: bufio.NewWriterSize(w, 1<<20), cols: cols, rowGroupRows: rowGroupRows, dictValues: min(maxDictEntries, 1<<16), stripe: max(1, o.Stripe)}
 	if o.RowGroupRows > 0 {
 		p.rowGroupRows = o.RowGroupRows
 	}
 	if o.DictValues > 0 {
-		p.dictValues = min(o.DictValues, maxDictEntries)
+		p.dictValues = min(o.DictValues, p.dictValues)
 	}
 	if err := p.template(schema, o.Metadata); err != nil {
 		return nil, err
@@ -161,7 +180,10 @@ func newWriter(w io.Writer, cols []Column, schema *parquet.Schema, o Options) (*
 	if o.PageRows > 0 {
 		p.pageRows = min(o.PageRows, maxPageRows)
 	}
-	// A page ends at a batch end: short pages want short batches.
+	// A page ends at a batch end: short pages want short batches. (18
+	// bytes a cell was a decimal's 16 and its NULL flag; a narrow decimal
+	// now takes 8, but the same rows keep the pages where they were, and
+	// neither twice nor half the rows used less CPU.)
 	p.batchCap = max(64, min(batchRows, batchBytes/(18*len(cols)), p.rowGroupRows, p.pageRows))
 	p.pageRows = max(p.batchCap, min(p.pageRows, pageIdxBytes/(4*len(cols))))
 	return p, nil
@@ -195,13 +217,13 @@ func (p *ParquetWriter) newBatch() *batch {
 	for j, col := range p.cols {
 		cb := &b.cols[j]
 		if col.Nullable {
-			cb.null = make([]bool, c)
+			cb.nulls = make([]uint16, 0, c)
 		}
 		switch col.Kind {
 		case Timestamp:
 			cb.i64 = make([]int64, c)
 		case Decimal:
-			cb.dec = make([][2]uint64, c)
+			cb.lo, cb.scale = make([]uint64, c), col.Scale
 		case Bool:
 			cb.flag = make([]bool, c)
 		case String:
@@ -235,20 +257,22 @@ func (p *ParquetWriter) row(cells []Cell) error {
 	r := b.n
 	for i := range cells {
 		c, cb := &cells[i], &b.cols[i]
-		if cb.dec != nil && !c.Null && !c.Neg && c.Scale == p.cols[i].Scale {
+		if cb.fast && !c.Null && !c.Neg && c.Scale == cb.scale {
 			// put's common case, without the call (a deep book snapshot
 			// is a hundred of these a row).
-			if cb.null != nil {
-				cb.null[r] = false
-			}
-			cb.dec[r] = [2]uint64{0, c.Mag}
+			cb.lo[r] = c.Mag
 			continue
 		}
 		if err := p.put(cb, i, r, c); err != nil {
-			// The row does not count; undo the strings it appended.
+			// The row does not count; undo the strings and NULLs it
+			// appended.
 			for j := range i {
-				if cb := &b.cols[j]; cb.end != nil {
+				cb := &b.cols[j]
+				if cb.end != nil {
 					cb.b = cb.b[:start(cb, r)]
+				}
+				if isNull(cb, r) {
+					cb.nulls = cb.nulls[:len(cb.nulls)-1]
 				}
 			}
 			return fmt.Errorf("%w: row %d, column %q: %v", ErrValue, p.rows+1, p.cols[i].Name, err)
@@ -342,34 +366,68 @@ func (p *ParquetWriter) copyRows(b *batch, m int, vary []int, mags []uint64) {
 	src, lo, hi := b.n-1, b.n, b.n+m
 	for j := range b.cols {
 		cb := &b.cols[j]
-		if cb.null != nil {
-			fill(cb.null[lo:hi], cb.null[src])
+		null := isNull(cb, src)
+		if null {
+			for r := lo; r < hi; r++ {
+				cb.nulls = append(cb.nulls, uint16(r))
+			}
 		}
 		switch p.cols[j].Kind {
 		case String:
 			fill(cb.end[lo:hi], cb.end[src])
-			fill(cb.rep[lo:hi], cb.null == nil || !cb.null[src])
+			fill(cb.rep[lo:hi], !null)
 		case Timestamp:
 			fill(cb.i64[lo:hi], cb.i64[src])
 		case Bool:
 			fill(cb.flag[lo:hi], cb.flag[src])
 		case Decimal:
-			fill(cb.dec[lo:hi], cb.dec[src])
+			fill(cb.lo[lo:hi], cb.lo[src])
+			if cb.wide {
+				fill(cb.hi[lo:hi], cb.hi[src])
+			}
 		}
 	}
 	for k, j := range vary {
-		dec, c, to := b.cols[j].dec[lo:hi], &p.scratch[j], p.cols[j].Scale
+		cb, c, to := &b.cols[j], &p.scratch[j], p.cols[j].Scale
 		if c.Scale == to && !c.Neg {
-			for r := range dec {
-				dec[r] = [2]uint64{0, mags[r*len(vary)+k]}
+			dst := cb.lo[lo:hi]
+			for r := range dst {
+				dst[r] = mags[r*len(vary)+k]
+			}
+			if cb.wide {
+				clear(cb.hi[lo:hi])
 			}
 			continue
 		}
 		v := *c
-		for r := range dec {
-			v.Mag = mags[r*len(vary)+k]
-			dec[r], _ = toDecimal(&v, to) // checked by WriteRun
+		for r := lo; r < hi; r++ {
+			v.Mag = mags[(r-lo)*len(vary)+k]
+			d, _ := toDecimal(&v, to) // checked by WriteRun
+			cb.setDec(r, d)
 		}
+	}
+}
+
+// isNull tells whether row r, the batch's last (or the one being
+// stored), is NULL.
+func isNull(cb *colBuf, r int) bool {
+	n := len(cb.nulls)
+	return n > 0 && int(cb.nulls[n-1]) == r
+}
+
+// setDec stores v as row r of a Decimal column.
+func (cb *colBuf) setDec(r int, v [2]uint64) {
+	cb.lo[r] = v[1]
+	if v[0] != 0 && !cb.wide {
+		// The batch's first wide value: the rows before it are not.
+		if cb.hi == nil {
+			cb.hi = make([]uint64, len(cb.lo))
+		}
+		clear(cb.hi[:r])
+		cb.wide, cb.fast = true, false
+	}
+	if cb.wide {
+		cb.hi[r] = v[0]
 	}
 }
 
@@ -393,21 +451,18 @@ func (p *ParquetWriter) put(cb *colBuf, i, r int, c *Cell) error {
 		if !col.Nullable {
 			return errors.New("null in a column that is not nullable")
 		}
-		cb.null[r] = true
+		cb.nulls = append(cb.nulls, uint16(r))
 		if cb.end != nil {
 			cb.end[r], cb.rep[r] = start(cb, r), false
 		}
 		return nil
-	}
-	if col.Nullable {
-		cb.null[r] = false
 	}
 	switch col.Kind {
 	case String:
 		// Exchange, symbol and side mostly repeat: a comparison here saves
 		// the copy, and the worker's comparison. (The last bytes first:
 		// unique ids counting up differ there, and bytes.Equal is a call.)
-		if r > 0 && (cb.null == nil || !cb.null[r-1]) && sameBytes(c.B, cb.b[start(cb, r-1):cb.end[r-1]]) {
+		if r > 0 && !isNull(cb, r-1) && sameBytes(c.B, cb.b[start(cb, r-1):cb.end[r-1]]) {
 			cb.end[r], cb.rep[r] = cb.end[r-1], true
 			break
 		}
@@ -424,14 +479,14 @@ func (p *ParquetWriter) put(cb *colBuf, i, r int, c *Cell) error {
 		cb.i64[r] = int64(c.Mag / 1000)
 	case Decimal:
 		if c.Scale == col.Scale && !c.Neg {
-			cb.dec[r] = [2]uint64{0, c.Mag} // the common case, without a call
+			cb.setDec(r, [2]uint64{0, c.Mag}) // the common case, without a call
 			break
 		}
 		v, err := toDecimal(c, col.Scale)
 		if err != nil {
 			return err
 		}
-		cb.dec[r] = v
+		cb.setDec(r, v)
 	case Bool:
 		cb.flag[r] = c.Bool
 	}
@@ -456,7 +511,8 @@ func (p *ParquetWriter) takeBatch() *batch {
 	}
 	b.n, b.last, b.g = 0, false, nil
 	for j := range b.cols {
-		b.cols[j].b = b.cols[j].b[:0]
+		cb := &b.cols[j]
+		cb.b, cb.nulls, cb.wide, cb.fast = cb.b[:0], cb.nulls[:0], false, cb.lo != nil
 	}
 	return b
 }
@@ -695,6 +751,10 @@ func (p *ParquetWriter) writeGroup(g *group) error {
 		if err := p.emit(c.data); err != nil {
 			return err
 		}
+		select {
+		case c.spare <- c.buf:
+		default:
+		}
 		rg.Columns = append(rg.Columns, format.ColumnChunk{MetaData: md})
 		rg.TotalByteSize += md.TotalUncompressedSize
 		rg.TotalCompressedSize += md.TotalCompressedSize
@@ -764,9 +824,10 @@ type colEnc struct {
 	opt  bool // nullable
 
 	// Dictionary (Decimal, String): keys in insertion order, an
-	// open-addressing table of key index + 1.
+	// open-addressing table (String: of key index + 1; Decimal: see
+	// slotKey).
 	dkeys [][2]uint64 // Decimal
-	dtab  []dslot     // Decimal's table
+	dtab  []uint64    // Decimal's table (see slotKey)
 	skeys []byte      // String: key k is skeys[send[k-1]:send[k]]
 	send  []uint32
 	table []uint32 // String's table
@@ -774,6 +835,7 @@ type colEnc struct {
 	plain bool // the dictionary is full: PLAIN (decimals) or DELTA_BYTE_ARRAY (strings) pages for the rest of the chunk
 
 	data       []byte
+	spare      chan []byte // data buffers writeGroup has written, for reuse
 	pages      []format.PageLocation
 	index      format.ColumnIndex
 	rows       int64
@@ -795,7 +857,7 @@ type colEnc struct {
 	lastIdx    uint32
 	lastD      [2]uint64
 	same       bool     // every index of the page is lastIdx
-	idx        []uint32 // dictionary indices of the page's present values
+	idx        []uint16 // dictionary indices of the page's present values (a dictionary has at most 1<<16 values)
 	nplain     int      // String: values in a DELTA_BYTE_ARRAY page
 	pre, suf   []int64  // its prefix and suffix lengths
 	sb         []byte   // its suffixes
@@ -807,12 +869,25 @@ type colEnc struct {
 	defs       []byte  // definition levels before the open run
 	run        int
 	cur        bool
-	zraw       []byte
+	levels     []byte // the page's definition levels, encoded
 	zbuf       []byte
+	dense      []bool // see denseNulls
 }
 
 func newColEnc(p *ParquetWriter, j int, z *kzstd.Encoder) *colEnc {
-	c := &colEnc{p: p, z: z, col: j, kind: p.cols[j].Kind, opt: p.cols[j].Nullable, seed: maphash.MakeSeed()}
+	c := &colEnc{p: p, z: z, col: j, kind: p.cols[j].Kind, opt: p.cols[j].Nullable, seed: maphash.MakeSeed(),
+		spare: make(chan []byte, maxGroupsInFlight+2)}
+	// A page's buffers at their full size at once, not grown by append
+	// (a few times their size in garbage a column).
+	rows := p.pageRows + p.batchCap
+	switch c.kind {
+	case Decimal, String:
+		c.idx = make([]uint16, 0, rows)
+		c.raw = make([]byte, 0, 2*rows+16)
+		c.zbuf = make([]byte, 0, 2*rows+64)
+	case Timestamp:
+		c.ts = make([]int64, 0, rows)
+	}
 	c.reset()
 	return c
 }
@@ -825,12 +900,19 @@ func (c *colEnc) reset() {
 	case c.kind == String:
 		clear(c.table)
 	case c.kind == Decimal && len(c.dtab) == 0:
-		c.dtab = make([]dslot, 1024)
+		c.dtab = make([]uint64, 1024)
 	case c.kind == Decimal:
 		clear(c.dtab)
 	}
-	// The next chunk is about as large as this one: no doubling garbage.
-	c.data, c.pages = make([]byte, 0, len(c.data)+len(c.data)/8), nil
+	// A buffer writeGroup is done with, else a new one: the next chunk
+	// is about as large as this one (no doubling garbage).
+	select {
+	case b := <-c.spare:
+		c.data = b[:0]
+	default:
+		c.data = make([]byte, 0, len(c.data)+len(c.data)/8)
+	}
+	c.pages = nil
 	c.index = format.ColumnIndex{}
 	c.rows, c.nulls, c.present, c.dataRaw = 0, 0, 0, 0
 	c.cmin, c.cmax = nil, nil
@@ -859,24 +941,22 @@ func (c *colEnc) add(b *batch) {
 		c.plain = true
 	}
 	if c.opt {
-		nulls := cb.null[:n]
-		if c.run == 0 {
-			c.cur = !nulls[0]
+		// Runs of present rows between the NULL ones.
+		next := 0
+		for _, r := range cb.nulls {
+			c.addLevels(true, int(r)-next)
+			c.addLevels(false, 1)
+			next = int(r) + 1
 		}
-		for _, isNull := range nulls {
-			if p := !isNull; p != c.cur {
-				c.defs = appendRun(c.defs, c.run, c.cur)
-				c.run, c.cur = 0, p
-			}
-			c.run++
-		}
+		c.addLevels(true, n-next)
 	}
 	switch c.kind {
 	case Timestamp, Decimal:
 		c.addNumbers(cb, n)
 	case Bool:
+		null := c.denseNulls(cb, n)
 		for r, v := range cb.flag[:n] {
-			if c.opt && cb.null[r] {
+			if null != nil && null[r] {
 				continue
 			}
 			c.bools = append(c.bools, v)
@@ -892,30 +972,68 @@ func (c *colEnc) add(b *batch) {
 	c.pageRows += n
 }
 
+// addLevels adds k definition levels, all present or all NULL, to the
+// page's RLE runs.
+func (c *colEnc) addLevels(present bool, k int) {
+	if k == 0 {
+		return
+	}
+	if c.run == 0 {
+		c.cur = present
+	} else if present != c.cur {
+		c.defs = appendRun(c.defs, c.run, c.cur)
+		c.run, c.cur = 0, present
+	}
+	c.run += k
+}
+
+// denseNulls returns a NULL flag for each of the batch's n rows, nil in a
+// column that is not nullable: for the kinds other than narrow decimals.
+func (c *colEnc) denseNulls(cb *colBuf, n int) []bool {
+	if !c.opt {
+		return nil
+	}
+	if cap(c.dense) < n {
+		c.dense = make([]bool, c.p.batchCap)
+	}
+	d := c.dense[:n]
+	clear(d)
+	for _, r := range cb.nulls {
+		d[r] = true
+	}
+	return d
+}
+
 // addNumbers adds decimals or timestamps.
 func (c *colEnc) addNumbers(cb *colBuf, n int) {
 	if c.kind == Timestamp {
 		c.addTimestamps(cb, n)
 		return
 	}
+	if !cb.wide {
+		c.addNarrow(cb, n)
+		return
+	}
 	// A value often stays from one row to the next: then neither the
 	// dictionary nor the bounds need looking at.
 	idx, has, last, lastIdx, same := c.idx, c.has, c.lastD, c.lastIdx, c.same
 	pmin, pmax := c.dmin, c.dmax
-	for r, v := range cb.dec[:n] {
-		if c.opt && cb.null[r] {
+	null := c.denseNulls(cb, n)
+	for r := range n {
+		if null != nil && null[r] {
 			continue
 		}
+		v := [2]uint64{cb.hi[r], cb.lo[r]}
 		if c.plain {
 			c.raw = be128(c.raw, v)
 		} else if has && v == last {
-			idx = append(idx, lastIdx)
+			idx = append(idx, uint16(lastIdx))
 			continue
 		} else {
 			k := c.lookupDec(v)
 			same = same && (!has || k == lastIdx)
 			lastIdx = k
-			idx = append(idx, k)
+			idx = append(idx, uint16(k))
 		}
 		if !has || lessDec(v, pmin) {
 			pmin = v
@@ -927,6 +1045,52 @@ func (c *colEnc) addNumbers(cb *colBuf, n int) {
 	}
 	c.dvals += len(idx) - len(c.idx)
 	c.idx, c.has, c.lastD, c.lastIdx, c.same, c.dmin, c.dmax = idx, has, last, lastIdx, same, pmin, pmax
+}
+
+// addNarrow is addNumbers for a batch of decimals whose high 64 bits are
+// all 0 (cb.wide false): values compared, looked up and bounded as
+// uint64, the bounds merged with the page's once at the end.
+func (c *colEnc) addNarrow(cb *colBuf, n int) {
+	idx, has, lastIdx, same := c.idx, c.has, c.lastIdx, c.same
+	// last is the page's last value when it is narrow (lastOK).
+	last, lastOK := c.lastD[1], c.has && c.lastD[0] == 0
+	var vmin, vmax uint64 = ^uint64(0), 0
+	seen := false // a value went through the dictionary or PLAIN
+	// The runs of present rows between the NULL ones (nulls, then n).
+	from := 0
+	for seg := 0; seg <= len(cb.nulls); seg++ {
+		to := n
+		if seg < len(cb.nulls) {
+			to = int(cb.nulls[seg])
+		}
+		for _, v := range cb.lo[from:to] {
+			if c.plain {
+				c.raw = be128(c.raw, [2]uint64{0, v})
+			} else if lastOK && v == last {
+				idx = append(idx, uint16(lastIdx))
+				continue
+			} else {
+				k := c.lookupNarrow(v)
+				same = same && (!has || k == lastIdx)
+				lastIdx = k
+				idx = append(idx, uint16(k))
+			}
+			vmin, vmax = min(vmin, v), max(vmax, v)
+			seen, has, last, lastOK = true, true, v, true
+		}
+		from = to + 1
+	}
+	if seen {
+		if lo := [2]uint64{0, vmin}; !c.has || lessDec(lo, c.dmin) {
+			c.dmin = lo
+		}
+		if hi := [2]uint64{0, vmax}; !c.has || lessDec(c.dmax, hi) {
+			c.dmax = hi
+		}
+		c.lastD = [2]uint64{0, last}
+	}
+	c.dvals += len(idx) - len(c.idx)
+	c.idx, c.has, c.lastIdx, c.same = idx, has, lastIdx, same
 }
 
 // dictFull tells whether the batch could overfill the dictionary, or a
@@ -955,8 +1119,9 @@ func (c *colEnc) mostlyUnique() bool {
 // indices compressed worse than PLAIN.
 func (c *colEnc) addTimestamps(cb *colBuf, n int) {
 	lo, hi := int64(c.dmin[1]), int64(c.dmax[1])
+	null := c.denseNulls(cb, n)
 	for r, t := range cb.i64[:n] {
-		if c.opt && cb.null[r] {
+		if null != nil && null[r] {
 			continue
 		}
 		c.ts = append(c.ts, t)
@@ -975,32 +1140,33 @@ func (c *colEnc) addStrings(cb *colBuf, n int) {
 	if has && !c.plain {
 		last = c.key(c.lastIdx)
 	}
+	null := c.denseNulls(cb, n)
 	for r, e := range cb.end[:n] {
 		if cb.rep[r] { // row r-1's value: last
 			if c.plain {
 				c.addDBA(c.prev) // the page's last value
 			} else {
-				c.idx = append(c.idx, c.lastIdx)
+				c.idx = append(c.idx, uint16(c.lastIdx))
 				c.dvals++
 			}
 			continue
 		}
 		v := cb.b[s0:e]
 		s0 = e
-		if c.opt && cb.null[r] {
+		if null != nil && null[r] {
 			continue
 		}
 		if c.plain {
 			c.addDBA(v)
 		} else if has && bytes.Equal(v, last) {
-			c.idx = append(c.idx, c.lastIdx)
+			c.idx = append(c.idx, uint16(c.lastIdx))
 			c.dvals++
 			continue
 		} else {
 			k := c.lookupStr(v)
 			c.same = c.same && (!has || k == c.lastIdx)
 			c.lastIdx = k
-			c.idx = append(c.idx, k)
+			c.idx = append(c.idx, uint16(k))
 			c.dvals++
 			last = v
 		}
@@ -1042,44 +1208,73 @@ func (c *colEnc) key(k uint32) []byte {
 
 func hashDec(v [2]uint64) uint64 { return (v[1]*0x9E3779B97F4A7C15 ^ v[0]*0xC2B2AE3D27D4EB4F) >> 17 }
 
-// dslot is a slot of a Decimal dictionary's table. The low 64 bits of the
-// key are in the slot, and whether the high ones are 0: the key need not
-// be read from dkeys (a cache miss per lookup, half the lookup's time)
-// unless it is negative or at least 2^64.
-type dslot struct {
-	lo  uint64
-	ref uint32 // key index + 1, | hiBit when the key's high 64 bits are not 0
-}
+// A Decimal dictionary's table is of uint64 slots: 0 is free, else
+// key<<idxBits | the value's index. A value v of the common kind (high 64
+// bits 0, v < keyOther-1) has key v+1, so that it is found without
+// reading dkeys (a cache miss per lookup); any other value has key
+// keyOther and is compared with dkeys[index]. Eight bytes a slot, not 16:
+// the tables of a worker's fifty book levels take half the cache (a
+// lookup's time is mostly a miss in them; 2-3% less CPU for a depth-25
+// snapshot file).
+const (
+	idxBits  = 16 // a dictionary has at most 1<<16 values
+	idxMask  = 1<<idxBits - 1
+	keyOther = 1<<(64-idxBits) - 1
+)
 
-const hiBit = 1 << 31 // above any key index + 1 (maxDictEntries)
+// slotKey returns the key of v in a slot.
+func slotKey(v [2]uint64) uint64 {
+	if v[0] == 0 && v[1] < keyOther-1 {
+		return v[1] + 1
+	}
+	return keyOther
+}
 
 // lookupDec returns v's dictionary index, adding it if new.
 func (c *colEnc) lookupDec(v [2]uint64) uint32 {
+	key := slotKey(v)
+	if key != keyOther {
+		return c.lookupNarrow(v[1])
+	}
 	mask := uint64(len(c.dtab) - 1)
 	for i := hashDec(v) & mask; ; i = (i + 1) & mask {
-		e := &c.dtab[i]
-		if e.ref == 0 {
-			c.dkeys = append(c.dkeys, v)
-			e.lo, e.ref = v[1], uint32(len(c.dkeys))
-			if v[0] != 0 {
-				e.ref |= hiBit
-			}
-			if 2*len(c.dkeys) > len(c.dtab) {
-				c.grow(len(c.dkeys))
-			}
-			return uint32(len(c.dkeys) - 1)
+		e := c.dtab[i]
+		if e == 0 {
+			return c.addDec(i, v)
 		}
-		if e.lo != v[1] {
-			continue
-		}
-		if e.ref&hiBit == 0 {
-			if v[0] == 0 {
-				return e.ref - 1
-			}
-		} else if k := e.ref&^hiBit - 1; c.dkeys[k][0] == v[0] {
-			return k
+		if e>>idxBits == keyOther && c.dkeys[e&idxMask] == v {
+			return uint32(e & idxMask)
 		}
 	}
+}
+
+// lookupNarrow is lookupDec of [2]uint64{0, v}.
+func (c *colEnc) lookupNarrow(v uint64) uint32 {
+	if v >= keyOther-1 {
+		return c.lookupDec([2]uint64{0, v})
+	}
+	want := (v + 1) << idxBits
+	mask := uint64(len(c.dtab) - 1)
+	for i := hashDec([2]uint64{0, v}) & mask; ; i = (i + 1) & mask {
+		e := c.dtab[i]
+		if e == 0 {
+			return c.addDec(i, [2]uint64{0, v})
+		}
+		if e&^idxMask == want {
+			return uint32(e & idxMask)
+		}
+	}
+}
+
+// addDec adds v to the dictionary in the free slot i.
+func (c *colEnc) addDec(i uint64, v [2]uint64) uint32 {
+	k := len(c.dkeys)
+	c.dkeys = append(c.dkeys, v)
+	c.dtab[i] = slotKey(v)<<idxBits | uint64(k)
+	if 2*len(c.dkeys) > len(c.dtab) {
+		c.grow(len(c.dkeys))
+	}
+	return uint32(k)
 }
 
 // lookupStr returns v's dictionary index, adding it if new.
@@ -1104,17 +1299,14 @@ func (c *colEnc) lookupStr(v []byte) uint32 {
 
 func (c *colEnc) grow(n int) {
 	if c.kind == Decimal {
-		c.dtab = make([]dslot, 2*len(c.dtab))
+		c.dtab = make([]uint64, 2*len(c.dtab))
 		mask := uint64(len(c.dtab) - 1)
 		for k, v := range c.dkeys[:n] {
 			i := hashDec(v) & mask
-			for c.dtab[i].ref != 0 {
+			for c.dtab[i] != 0 {
 				i = (i + 1) & mask
 			}
-			c.dtab[i].lo, c.dtab[i].ref = v[1], uint32(k+1)
-			if v[0] != 0 {
-				c.dtab[i].ref |= hiBit
-			}
+			c.dtab[i] = slotKey(v)<<idxBits | uint64(k)
 		}
 		return
 	}
@@ -1143,7 +1335,7 @@ func (c *colEnc) flush() {
 		return
 	}
 	// Definition levels go uncompressed in front of the values (V2).
-	levels := c.zraw[:0]
+	levels := c.levels[:0]
 	if c.opt {
 		levels = appendRun(append(levels, c.defs...), c.run, c.cur)
 	}
@@ -1197,17 +1389,15 @@ func (c *colEnc) flush() {
 		}
 	}
 	nulls := n - present
-	raw := append(levels, vals...)
-	c.zraw = raw[:0]
-	c.raw = vals[:0]
-	z := c.z.EncodeAll(raw[defLen:], c.zbuf[:0])
+	c.levels, c.raw = levels[:0], vals[:0]
+	z := c.z.EncodeAll(vals, c.zbuf[:0])
 	c.zbuf = z
 	st := c.pageStats(nulls)
 	h := format.PageHeader{
 		Type:                 format.DataPageV2,
-		UncompressedPageSize: int32(len(raw)),
+		UncompressedPageSize: int32(defLen + len(vals)),
 		CompressedPageSize:   int32(defLen + len(z)),
-		CRC:                  int32(crc32.Update(crc32.ChecksumIEEE(raw[:defLen]), crc32.IEEETable, z)),
+		CRC:                  int32(crc32.Update(crc32.ChecksumIEEE(levels), crc32.IEEETable, z)),
 		DataPageHeaderV2: thrift.New(format.DataPageHeaderV2{
 			NumValues: int32(n), NumNulls: int32(nulls), NumRows: int32(n), Encoding: enc,
 			DefinitionLevelsByteLength: int32(defLen), IsCompressed: thrift.New(true), Statistics: st,
@@ -1227,10 +1417,16 @@ func (c *colEnc) flush() {
 		c.dictPages++
 	}
 	c.pages = append(c.pages, format.PageLocation{Offset: int64(len(c.data)), CompressedPageSize: int32(len(hb)) + h.CompressedPageSize, FirstRowIndex: c.rows})
+	if need := len(c.data) + len(hb) + defLen + len(z); need > cap(c.data) {
+		// Once to what the chunk will likely need (its bytes a row so
+		// far times a row group's rows), not by append's doublings.
+		est := int64(need) * int64(c.p.rowGroupRows) / (c.rows + int64(n)) * 9 / 8
+		c.data = slices.Grow(c.data, max(need, int(min(est, 1<<30)))-len(c.data))
+	}
 	c.data = append(c.data, hb...)
-	c.data = append(c.data, raw[:defLen]...)
+	c.data = append(c.data, levels...)
 	c.data = append(c.data, z...)
-	c.dataRaw += int64(len(hb) + len(raw))
+	c.dataRaw += int64(len(hb) + defLen + len(vals))
 	c.index.NullPages = append(c.index.NullPages, !c.has)
 	c.index.MinValues = append(c.index.MinValues, st.MinValue)
 	c.index.MaxValues = append(c.index.MaxValues, st.MaxValue)
@@ -1321,39 +1517,49 @@ func (c *colEnc) finish() *chunk {
 	}
 	if n := c.dictLen(); n > 0 {
 		ch.encodings = append(ch.encodings, format.RLEDictionary)
-		var raw []byte
+		raw := c.raw[:0]
 		switch c.kind {
 		case Decimal:
-			raw = make([]byte, 0, 16*n)
 			for _, k := range c.dkeys {
 				raw = be128(raw, k)
 			}
 		default:
-			raw = make([]byte, 0, 4*n+len(c.skeys))
 			for k := range n {
 				v := c.key(uint32(k))
 				raw = binary.LittleEndian.AppendUint32(raw, uint32(len(v)))
 				raw = append(raw, v...)
 			}
 		}
-		ch.dict, ch.dictUncompressed, ch.err = dictPage(c.z, raw, n)
+		c.raw = raw[:0]
+		// The dictionary page goes after the data pages in the same
+		// buffer (writeGroup writes it first), so that the buffer
+		// comes back whole (c.spare).
+		end := len(c.data)
+		z := c.z.EncodeAll(raw, c.zbuf[:0])
+		c.zbuf = z
+		var page []byte
+		page, ch.dictUncompressed, ch.err = dictPage(c.data, z, len(raw), n)
+		ch.data, ch.dict = page[:end:end], page[end:]
+		c.data = page
 	}
+	ch.buf, ch.spare = c.data, c.spare
 	c.reset()
 	return ch
 }
 
-func dictPage(e *kzstd.Encoder, raw []byte, n int) (page []byte, uncompressed int64, err error) {
-	z := e.EncodeAll(raw, nil)
+// dictPage appends a dictionary page of n values, z compressed from
+// rawLen bytes, to dst.
+func dictPage(dst, z []byte, rawLen, n int) (out []byte, uncompressed int64, err error) {
 	h := format.PageHeader{
-		Type: format.DictionaryPage, UncompressedPageSize: int32(len(raw)), CompressedPageSize: int32(len(z)),
+		Type: format.DictionaryPage, UncompressedPageSize: int32(rawLen), CompressedPageSize: int32(len(z)),
 		CRC:                  int32(crc32.ChecksumIEEE(z)),
 		DictionaryPageHeader: thrift.New(format.DictionaryPageHeader{NumValues: int32(n), Encoding: format.Plain}),
 	}
 	hb, err := thrift.Marshal(new(thrift.CompactProtocol), &h)
 	if err != nil {
-		return nil, 0, err
+		return dst, 0, err
 	}
-	return append(hb, z...), int64(len(hb) + len(raw)), nil
+	return append(append(dst, hb...), z...), int64(len(hb) + rawLen), nil
 }
 
 func be128(dst []byte, v [2]uint64) []byte {
@@ -1389,7 +1595,7 @@ func appendRLE(dst []byte, n int, v uint32, w int) []byte {
 // appendBitPacked appends idx as one bit-packed run of width w, at most 4
 // or a multiple of 8 (the last group of 8 padded with zeros): LSB first,
 // as the hybrid encoding wants, which for whole bytes is little-endian.
-func appendBitPacked(dst []byte, idx []uint32, w int) []byte {
+func appendBitPacked(dst []byte, idx []uint16, w int) []byte {
 	groups := (len(idx) + 7) / 8
 	dst = binary.AppendUvarint(dst, uint64(groups)<<1|1)
 	switch w {

@@ -137,6 +137,10 @@ func TestWriteRow(t *testing.T) {
 			"", `column "d2": null`},
 		{"null bool in a required column", []Cell{str("x"), str("y"), ts(0), ts(0), dec(0, 0), null, null, null, null},
 			"", `column "b": null`},
+		// The refused row's NULLs before the bad cell are undone: these
+		// columns are present in the next row.
+		{"after a refused row with NULLs", []Cell{str("x"), str("y"), ts(0), ts(2000), dec(1, 0), dec(2, 0), dec(3, 0), {}, {Bool: true}},
+			"x|y|0|2|1.00|2.000000000000000000|3|false|true", ""},
 		{"too few cells", []Cell{str("x")}, "", "has 1 cells for 9 columns"},
 	}
 	var buf bytes.Buffer
