@@ -55,9 +55,10 @@ type recSource struct {
 	path   string
 	bufCap int // the largest block's length: run buffers never grow
 
-	own     RecordDecoder      // the consuming goroutine's
-	decs    chan RecordDecoder // idle workers' decoders; a worker takes one
-	workers int
+	decoders int                // read-ahead goroutines (ReaderOptions.Decoders); 0: defaultDecoders
+	own      RecordDecoder      // the consuming goroutine's
+	decs     chan RecordDecoder // idle workers' decoders; a worker takes one
+	workers  int
 
 	cur, run  int
 	exactNext bool      // the start was mid-block: the next block is checked (see next)
@@ -103,7 +104,10 @@ func (s *recSource) init(rf RecordBlockFile, path string) {
 		// a replay was a tenth of its allocation).
 		s.own = rf.NewRecordDecoder(s.own)
 		old := s.decs
-		s.workers = defaultDecoders()
+		s.workers = s.decoders
+		if s.workers <= 0 {
+			s.workers = defaultDecoders()
+		}
 		s.decs = make(chan RecordDecoder, s.workers)
 		for range s.workers {
 			var d RecordDecoder

@@ -211,3 +211,21 @@ func b2i(b bool) int {
 	}
 	return 0
 }
+
+// TestRecSourceDecoders: ReaderOptions.Decoders sets how many goroutines
+// decode a .q.col ahead, as for a .q.zst; 0 is the default.
+func TestRecSourceDecoders(t *testing.T) {
+	for _, n := range []int{0, 1, 3} {
+		var s colSource
+		s.ra.decoders = n
+		s.init(newFakeRec(10, 100, -1), "x.q.col")
+		want := n
+		if n == 0 {
+			want = defaultDecoders()
+		}
+		if s.ra.workers != want || cap(s.ra.decs) != want {
+			t.Errorf("Decoders %d: %d workers, %d decoders; want %d", n, s.ra.workers, cap(s.ra.decs), want)
+		}
+		s.stop()
+	}
+}

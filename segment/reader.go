@@ -37,10 +37,10 @@ const MaxOpenSegments = 16
 type ReaderOptions struct {
 	// FS is the file system; vfs.Default when nil.
 	FS vfs.FS
-	// Decoders is how many goroutines decompress a .q.zst ahead of the
-	// caller. 0 means GOMAXPROCS-1 (at least 1, at most 4), leaving a core
-	// to the caller, which also decodes frames while the one it needs is
-	// not ready.
+	// Decoders is how many goroutines decompress a .q.zst, or decode a
+	// .q.col, ahead of the caller. 0 means GOMAXPROCS-1 (at least 1, at
+	// most 4), leaving a core to the caller, which also decodes blocks
+	// while the one it needs is not ready.
 	Decoders int
 	// Codec reads .q.col segments; without it, a stream with one is an
 	// error (ErrNoCodec).
@@ -177,6 +177,7 @@ func OpenFiles(dir string, specs []SegmentSpec, opts ReaderOptions) (*Reader, er
 	if r.decoders == 0 {
 		r.decoders = defaultDecoders()
 	}
+	r.cs.ra.decoders = r.decoders
 	for i, sp := range specs {
 		if i > 0 && sp.ID != specs[i-1].ID+1 {
 			return nil, fmt.Errorf("segment: OpenFiles %s: segment ids %d, %d are not contiguous", dir, specs[i-1].ID, sp.ID)
