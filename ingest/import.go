@@ -215,15 +215,13 @@ func Import(ctx context.Context, o Options) (*Result, error) {
 	// With --compress and the columnar codec each segment is encoded as it
 	// is written, on the writer's background goroutine, and no .q is ever
 	// written. With another codec (zstd) each segment is compressed as soon
-	// as it is sealed, by a goroutine of its own, while the next one is
-	// written.
+	// as it is sealed.
 	wo := segment.WriterOptions{FS: o.FS, SegmentSize: o.SegmentSize}
-	var comp *compressor
+	var comp *sealCompressor
 	if ae, ok := codec.(segment.AppendEncoder); ok && o.Compress {
 		wo.Codec = ae
 	} else if o.Compress {
-		comp = startCompressor(o.FS, t.Staging(), codec)
-		defer comp.stop() // before the staging directory is removed
+		comp = &sealCompressor{dir: t.Staging(), opts: segment.CompressOptions{FS: o.FS, Codec: codec}}
 		wo.OnSeal = comp.add
 	}
 	w, err := segment.NewWriter(t.Staging(), wo)
@@ -323,7 +321,6 @@ func Import(ctx context.Context, o Options) (*Result, error) {
 		if ck != nil {
 			ck.Abort()
 		}
-		comp.stop() // its work is discarded with the staging directory
 		return sameInput(ctx, t, &o, old, res, rv)
 	}
 	if err := w.Close(); err != nil {
@@ -342,12 +339,8 @@ func Import(ctx context.Context, o Options) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if comp != nil {
-		// The last segments, their encoding overlapped with Close and the
-		// checkpoints.
-		if err := comp.finish(ctx); err != nil {
-			return nil, err
-		}
+	if err := comp.failed(); err != nil { // the last segment, sealed by Close
+		return nil, err
 	}
 	m := &archive.Meta{
 		Venue: p.Venue, SymbolCode: p.Symbol, Symbol: rv.symbol, IngestTimeNS: time.Now().UnixNano(),
@@ -445,106 +438,30 @@ func joinCols(cols []string) string {
 	return s
 }
 
-// compressor compresses the segments of a staging directory as they are
-// sealed, so that an import --compress equals an import followed by
-// compress (segment.PrepareSegment then Commit leave CompressSegment's
-// files, and the options are archive.CompressDir's: FS and Codec only)
-// while the encoding overlaps the import.
-//
-// The encoding, which only reads the sealed .q, runs on background
-// goroutines, compressWindow segments at a time, while the import writes
-// the next one; each result waits in memory (at most compressLimit bytes,
-// else its Commit encodes it to the file) until the import commits it on
-// its own goroutine, when it seals the segment compressWindow places later
-// or at the end. So every file operation of the import happens at a point
-// fixed by the input alone, as the crash tests, which kill the import at
-// its Nth operation, need; and at most compressWindow segments are being
-// compressed at a time, which bounds the memory.
-type compressor struct {
+// sealCompressor compresses each segment of a staging directory as soon
+// as it is sealed (segment.WriterOptions.OnSeal, on the import's goroutine,
+// so that every file operation happens at a point fixed by the input, as
+// the crash tests need), with archive.CompressDir's options: an import
+// --compress --codec zstd equals an import followed by compress. (The
+// columnar codec needs none: the writer encodes as it writes.)
+type sealCompressor struct {
 	dir  string
 	opts segment.CompressOptions
-	jobs []*compressJob // sealed, not committed, in order
-	err  error          // the first failure
+	err  error // the first failure: no segment is compressed after it
 }
 
-type compressJob struct {
-	id   uint32
-	done chan struct{}
-	p    *segment.PreparedSegment
-	err  error
-}
-
-const (
-	// compressWindow: two, for the two cores the issue-11 targets are
-	// measured on (encoding is slower than importing).
-	compressWindow = 2
-	// compressLimit bounds a prepared segment held in memory: a 128 MiB
-	// segment of an import is a few MiB compressed.
-	compressLimit = 16 << 20
-)
-
-func startCompressor(fsys vfs.FS, dir string, codec segment.BlockCodec) *compressor {
-	return &compressor{dir: dir, opts: segment.CompressOptions{FS: fsys, Codec: codec}}
-}
-
-// add starts compressing a sealed segment (segment.WriterOptions.OnSeal),
-// first committing the one compressWindow places before.
-func (c *compressor) add(p segment.PublishedFile) {
-	if c.err != nil {
-		return
-	}
-	if len(c.jobs) >= compressWindow {
-		c.commit()
-	}
-	j := &compressJob{id: p.ID, done: make(chan struct{})}
-	c.jobs = append(c.jobs, j)
-	go func() {
-		defer close(j.done)
-		j.p, j.err = segment.PrepareSegment(c.dir, j.id, c.opts, compressLimit)
-	}()
-}
-
-// commit publishes the oldest job's compressed segment.
-func (c *compressor) commit() {
-	j := c.jobs[0]
-	c.jobs = c.jobs[1:]
-	<-j.done
-	err := j.err
-	if err == nil {
-		err = j.p.Commit()
-	}
-	if err != nil && c.err == nil {
-		c.err = fmt.Errorf("compressing segment %d: %w", j.id, err)
+func (c *sealCompressor) add(p segment.PublishedFile) {
+	if c.err == nil {
+		if err := segment.CompressSegment(c.dir, p.ID, c.opts); err != nil {
+			c.err = fmt.Errorf("compressing segment %d: %w", p.ID, err)
+		}
 	}
 }
 
 // failed returns the first error so far; nil for a nil compressor.
-func (c *compressor) failed() error {
+func (c *sealCompressor) failed() error {
 	if c == nil {
 		return nil
 	}
 	return c.err
-}
-
-// finish commits every sealed segment and returns the first error.
-func (c *compressor) finish(ctx context.Context) error {
-	for len(c.jobs) > 0 && c.err == nil {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		c.commit()
-	}
-	return c.err
-}
-
-// stop waits for the background work to end, committing nothing, so that
-// the staging directory can be removed. It may be called more than once.
-func (c *compressor) stop() {
-	if c == nil {
-		return
-	}
-	for _, j := range c.jobs {
-		<-j.done
-	}
-	c.jobs = nil
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/chronicle-archive/chronicle/vfs"
 )
 
-// failColFS fails the creation of one segment's .q.col.tmp: the
-// background compressor's first step for that segment.
+// failColFS fails the creation of one segment's .q.col.tmp: the segment
+// writer's first step for that segment when it encodes as it writes.
 type failColFS struct {
 	vfs.FS
 	name string
@@ -27,8 +27,8 @@ func (f failColFS) Create(name string) (vfs.File, error) {
 	return f.FS.Create(name)
 }
 
-// TestCompressOnTheFlyFails: a segment the background compressor cannot
-// compress fails the import, and nothing is published or left behind.
+// TestCompressOnTheFlyFails: a segment that cannot be compressed fails the
+// import, and nothing is published or left behind.
 func TestCompressOnTheFlyFails(t *testing.T) {
 	for _, seg := range []string{"000000000", "000000002"} { // an early one, and one in the middle
 		for _, c := range codecCases[:1] {
@@ -36,7 +36,7 @@ func TestCompressOnTheFlyFails(t *testing.T) {
 			o := Options{FS: failColFS{vfs.Default, seg + ".q.col.tmp"}, Root: root, Input: c.input, SegmentSize: c.segSize, Compress: true}
 			_, err := Import(t.Context(), o)
 			if !errors.Is(err, errColFS) {
-				t.Fatalf("segment %s: Import: %v, want the compressor's error", seg, err)
+				t.Fatalf("segment %s: Import: %v, want the injected error", seg, err)
 			}
 			filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 				if err == nil && !d.IsDir() && !strings.HasSuffix(p, ".lock") {

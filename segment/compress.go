@@ -7,7 +7,6 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
-	"sync"
 
 	"github.com/chronicle-archive/chronicle/vfs"
 	"github.com/klauspost/compress/zstd"
@@ -294,19 +293,13 @@ type SegmentAppend interface {
 	Finish(header []byte, size int64) ([]byte, error)
 }
 
-// compressStream is compressCodec with a StreamEncoder: the .q is read and
-// the .q.col written block by block (each block checked by the encoder),
-// with the same crash safety (see commitStream).
+// compressStream is compressCodec with a StreamEncoder: it writes segment
+// id's .q.col as a .tmp, encoding the .q into it block by block (each block
+// checked by the encoder), checks that the written file opens and its
+// index covers the whole .q, fsyncs it, renames it into place, fsyncs the
+// directory and only then removes the .q: the operations of compressCodec,
+// in the same order.
 func compressStream(fsys vfs.FS, dir string, id uint32, c BlockCodec, se StreamEncoder) error {
-	return commitStream(fsys, dir, id, c, se, nil)
-}
-
-// commitStream writes segment id's .q.col as a .tmp, from data when it is
-// not nil (what PrepareSegment encoded) or else by encoding the .q into it,
-// checks that the written file opens and its index covers the whole .q,
-// fsyncs it, renames it into place, fsyncs the directory and only then
-// removes the .q: the operations of compressCodec, in the same order.
-func commitStream(fsys vfs.FS, dir string, id uint32, c BlockCodec, se StreamEncoder, data *chunkBuffer) error {
 	if err := checkCodec(c); err != nil {
 		return err
 	}
@@ -335,13 +328,8 @@ func commitStream(fsys vfs.FS, dir string, id uint32, c BlockCodec, se StreamEnc
 			fsys.Remove(tmp)
 		}
 	}()
-	if data != nil {
-		err = data.writeTo(out)
-	} else if err = se.EncodeTo(out, src, size); err != nil {
-		err = fmt.Errorf("segment %s: %s encode: %w", qp, c.Name(), err)
-	}
-	if err != nil {
-		return err
+	if err := se.EncodeTo(out, src, size); err != nil {
+		return fmt.Errorf("segment %s: %s encode: %w", qp, c.Name(), err)
 	}
 	if err := out.Sync(); err != nil {
 		return err
@@ -384,140 +372,4 @@ func checkEncoded(c BlockCodec, r io.ReaderAt, size, qLen int64, qp string) erro
 		return fmt.Errorf("segment: %s round trip of %s failed: %v", c.Name(), qp, err)
 	}
 	return nil
-}
-
-// PreparedSegment is a segment compressed in memory by PrepareSegment, for
-// Commit to publish.
-type PreparedSegment struct {
-	fsys vfs.FS
-	dir  string
-	id   uint32
-	opts CompressOptions
-	data *chunkBuffer // nil: Commit does all of CompressSegment
-}
-
-// PrepareSegment does the work of CompressSegment that changes no file:
-// it reads dir/NNNNNNNNN.q and encodes it into memory, each block checked
-// as it is encoded. Commit then publishes the result. Because it only
-// reads, it can run beside a writer whose file operations must happen in
-// a fixed order (an import, which the crash tests number operation by
-// operation), with only Commit placed in that order.
-//
-// When the codec is not a StreamEncoder, or the compressed form would
-// exceed limit bytes (incompressible data), nothing is kept and Commit
-// does the whole of CompressSegment. The files are the same either way.
-func PrepareSegment(dir string, id uint32, opts CompressOptions, limit int) (*PreparedSegment, error) {
-	fsys := opts.FS
-	if fsys == nil {
-		fsys = vfs.Default
-	}
-	p := &PreparedSegment{fsys: fsys, dir: dir, id: id, opts: opts}
-	se, ok := opts.Codec.(StreamEncoder)
-	if !ok {
-		return p, nil
-	}
-	if err := checkCodec(opts.Codec); err != nil {
-		return nil, err
-	}
-	qp := filepath.Join(dir, Name(id))
-	src, size, err := openSealed(fsys, qp, id, filepath.Join(dir, ColumnarName(id)))
-	if src == nil || err != nil {
-		return p, err // nil src: done already, and Commit sees that too
-	}
-	defer src.Close()
-	w := &chunkBuffer{limit: limit}
-	err = se.EncodeTo(w, src, size)
-	if err == nil {
-		err = checkEncoded(opts.Codec, w, int64(w.n), size, qp)
-	} else if errors.Is(err, errOverLimit) {
-		w.release()
-		return p, nil
-	} else {
-		err = fmt.Errorf("segment %s: %s encode: %w", qp, opts.Codec.Name(), err)
-	}
-	if err != nil {
-		w.release()
-		return nil, err
-	}
-	p.data = w
-	return p, nil
-}
-
-// Commit publishes the prepared segment as CompressSegment would: the
-// same files, the same crash safety.
-func (p *PreparedSegment) Commit() error {
-	if p.data == nil {
-		return CompressSegment(p.dir, p.id, p.opts)
-	}
-	data := p.data
-	p.data = nil
-	defer data.release()
-	return commitStream(p.fsys, p.dir, p.id, p.opts.Codec, p.opts.Codec.(StreamEncoder), data)
-}
-
-var errOverLimit = errors.New("segment: compressed form over the memory limit")
-
-// prepChunk is the size of the chunks a prepared segment is held in:
-// pooled and reused, so that holding one costs no copying as it grows and
-// leaves no garbage behind.
-const prepChunk = 1 << 20
-
-var chunkPool = sync.Pool{New: func() any { return new([prepChunk]byte) }}
-
-// chunkBuffer holds written bytes in pooled chunks, up to limit bytes.
-type chunkBuffer struct {
-	chunks []*[prepChunk]byte
-	n      int
-	limit  int
-}
-
-func (w *chunkBuffer) Write(p []byte) (int, error) {
-	if w.n+len(p) > w.limit {
-		return 0, errOverLimit
-	}
-	for done := 0; done < len(p); {
-		at := w.n % prepChunk
-		if at == 0 {
-			w.chunks = append(w.chunks, chunkPool.Get().(*[prepChunk]byte))
-		}
-		k := copy(w.chunks[len(w.chunks)-1][at:], p[done:])
-		done += k
-		w.n += k
-	}
-	return len(p), nil
-}
-
-func (w *chunkBuffer) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 || off > int64(w.n) {
-		return 0, fmt.Errorf("segment: read at %d of %d bytes", off, w.n)
-	}
-	done := 0
-	for done < len(p) && off < int64(w.n) {
-		c := w.chunks[off/prepChunk][off%prepChunk : min(prepChunk, int64(w.n)-off/prepChunk*prepChunk)]
-		k := copy(p[done:], c)
-		done += k
-		off += int64(k)
-	}
-	if done < len(p) {
-		return done, io.EOF
-	}
-	return done, nil
-}
-
-// writeTo writes the bytes to f, a chunk per write.
-func (w *chunkBuffer) writeTo(f vfs.File) error {
-	for i, c := range w.chunks {
-		if err := writeFull(f, c[:min(prepChunk, w.n-i*prepChunk)]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// release gives the chunks back to the pool.
-func (w *chunkBuffer) release() {
-	for _, c := range w.chunks {
-		chunkPool.Put(c)
-	}
-	w.chunks, w.n = nil, 0
 }
